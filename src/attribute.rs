@@ -1,0 +1,895 @@
+//! Attribute stage: who refused, with evidence and a confidence.
+//!
+//! [`Baselines`] learns, from every packet of the capture, what each remote host looks like
+//! when it really answers (hop distance from its TTL, SYN-ACK round-trip time, IP ID
+//! behaviour, SYN-ACK fingerprint). [`attribute`] then compares each attempt's answers with
+//! those baselines and applies the decision table in [`decide`]: one commented arm per rule,
+//! each citing its source. Every verdict carries the [`Evidence`] that produced it; where the
+//! wire cannot tell causes apart the verdict says so instead of guessing.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::decode::{IcmpError, IcmpKind, Observation, TcpInfo, L4};
+use crate::track::{outcome, Attempt, Event, Outcome, Role};
+
+/// Who (or what) refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerdictKind {
+    /// The server accepted (SYN-ACK).
+    Accepted,
+    /// The destination's TCP stack answered RST: nothing listens on the port. A
+    /// `reject with tcp reset` rule on the host itself looks identical on the wire.
+    ClosedPort,
+    /// The destination's own firewall rejected it (ICMP from the destination itself).
+    HostFirewall,
+    /// A firewall or middlebox on the path rejected it (RST or ICMP from a nearer device).
+    PathFirewall,
+    /// A router reported the host unreachable (ARP/ND failed: host down or absent).
+    HostUnreachable,
+    /// A router has no route to the network (or the packet's TTL expired on the way).
+    NetUnreachable,
+    /// Nothing answered: a filter dropped the SYN, or the host is down.
+    FilteredOrDown,
+    /// The capture does not allow a conclusion.
+    Unknown,
+}
+
+impl VerdictKind {
+    /// The kebab-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            VerdictKind::Accepted => "accepted",
+            VerdictKind::ClosedPort => "closed-port",
+            VerdictKind::HostFirewall => "host-firewall",
+            VerdictKind::PathFirewall => "path-firewall",
+            VerdictKind::HostUnreachable => "host-unreachable",
+            VerdictKind::NetUnreachable => "net-unreachable",
+            VerdictKind::FilteredOrDown => "filtered-or-down",
+            VerdictKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// How sure a verdict is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Confidence {
+    /// Little to go on; the evidence says what would decide it.
+    Low,
+    /// One good signal, or several weaker ones agreeing.
+    Medium,
+    /// A signal that leaves no reasonable alternative.
+    High,
+}
+
+impl Confidence {
+    /// The name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
+}
+
+/// One fact that went into a verdict.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Evidence {
+    /// Which signal (stable snake_case name, listed in the README).
+    pub signal: &'static str,
+    /// What was observed.
+    pub observed: String,
+    /// What it was compared with, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+    /// What it means.
+    pub meaning: String,
+}
+
+fn ev(signal: &'static str, observed: String, baseline: Option<String>, meaning: impl Into<String>) -> Evidence {
+    Evidence {
+        signal,
+        observed,
+        baseline,
+        meaning: meaning.into(),
+    }
+}
+
+/// A verdict with its confidence, a one-line explanation and the evidence.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verdict {
+    /// Who refused.
+    pub verdict: VerdictKind,
+    /// How sure.
+    pub confidence: Confidence,
+    /// One line in plain words.
+    pub explanation: String,
+    /// The facts.
+    pub evidence: Vec<Evidence>,
+}
+
+/// The initial TTL a sender most likely used: the smallest common default at or above `ttl`
+/// (32, 64, 128, 255: the defaults of embedded stacks, Linux/macOS, Windows, network gear).
+pub fn initial_ttl(ttl: u8) -> u8 {
+    match ttl {
+        0..=32 => 32,
+        33..=64 => 64,
+        65..=128 => 128,
+        _ => 255,
+    }
+}
+
+/// Hops travelled, from a captured TTL.
+pub fn hops(ttl: u8) -> u8 {
+    initial_ttl(ttl) - ttl
+}
+
+/// How a host numbers its IPv4 packets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IpIdPattern {
+    /// Always zero (Linux with DF on connection packets).
+    Zero,
+    /// A counter.
+    Incrementing,
+    /// No visible order.
+    Random,
+}
+
+/// What one remote host looks like when it answers for itself.
+#[derive(Clone, Debug, Default)]
+pub struct HostBaseline {
+    /// Hop distances of its non-RST TCP packets (SYN-ACKs, data, ACKs): min and max.
+    pub hops: Option<(u8, u8)>,
+    /// Initial TTL of those packets.
+    pub initial_ttl: Option<u8>,
+    /// Packets behind `hops`.
+    pub packets: u64,
+    /// SYN-ACKs seen from it.
+    pub synacks: u64,
+    /// Minimum SYN → SYN-ACK time, ms.
+    pub min_rtt_ms: Option<f64>,
+    /// IPv4 IDs of its non-RST packets (first 32).
+    ip_ids: Vec<u16>,
+    /// (window, option layout) of its first SYN-ACK.
+    pub synack_fingerprint: Option<(u16, u64)>,
+    /// Ports on which it sent a SYN-ACK.
+    pub open_ports: Vec<u16>,
+}
+
+impl HostBaseline {
+    /// The IP ID pattern, if enough IPv4 packets were seen.
+    pub fn ip_id_pattern(&self) -> Option<IpIdPattern> {
+        if self.ip_ids.len() < 2 {
+            return None;
+        }
+        if self.ip_ids.iter().all(|&i| i == 0) {
+            return Some(IpIdPattern::Zero);
+        }
+        let small_steps = self
+            .ip_ids
+            .windows(2)
+            .filter(|w| {
+                let d = w[1].wrapping_sub(w[0]);
+                d > 0 && d < 1024
+            })
+            .count();
+        if small_steps * 4 >= (self.ip_ids.len() - 1) * 3 {
+            Some(IpIdPattern::Incrementing)
+        } else {
+            Some(IpIdPattern::Random)
+        }
+    }
+
+    fn describe_hops(&self) -> String {
+        match self.hops {
+            Some((lo, hi)) if lo == hi => format!("{lo} hops (TTL {} from initial {})", self.initial_ttl.unwrap_or(0) - lo, self.initial_ttl.unwrap_or(0)),
+            Some((lo, hi)) => format!("{lo}-{hi} hops"),
+            None => "unknown".into(),
+        }
+    }
+}
+
+/// Per-host baselines learned over the whole capture.
+#[derive(Clone, Debug, Default)]
+pub struct Baselines {
+    hosts: HashMap<IpAddr, HostBaseline>,
+}
+
+/// Most IP IDs kept per host.
+const MAX_IP_IDS: usize = 32;
+/// Most hosts kept (memory bound under floods of random sources).
+const MAX_HOSTS: usize = 100_000;
+
+impl Baselines {
+    /// Learns from one packet: every TCP packet that is not a RST is the host speaking for
+    /// itself (a RST is what we are judging, so it never feeds the baseline).
+    pub fn observe(&mut self, o: &Observation) {
+        let L4::Tcp(t) = o.l4 else { return };
+        if t.flags.rst() || (t.flags.syn() && !t.flags.ack()) {
+            // SYNs are the clients' packets; they say nothing about servers.
+            return;
+        }
+        if self.hosts.len() >= MAX_HOSTS && !self.hosts.contains_key(&o.ip.src) {
+            return;
+        }
+        let h = self.hosts.entry(o.ip.src).or_default();
+        let d = hops(o.ip.ttl);
+        h.hops = Some(match h.hops {
+            Some((lo, hi)) => (lo.min(d), hi.max(d)),
+            None => (d, d),
+        });
+        h.initial_ttl = Some(initial_ttl(o.ip.ttl));
+        h.packets += 1;
+        if let Some(id) = o.ip.ip_id {
+            if h.ip_ids.len() < MAX_IP_IDS {
+                h.ip_ids.push(id);
+            }
+        }
+        if t.flags.syn() && t.flags.ack() {
+            h.synacks += 1;
+            if h.synack_fingerprint.is_none() {
+                h.synack_fingerprint = Some((t.window, t.options.layout));
+            }
+            if !h.open_ports.contains(&t.src_port) && h.open_ports.len() < 16 {
+                h.open_ports.push(t.src_port);
+            }
+        }
+    }
+
+    /// Learns SYN-ACK round-trip times from a finished attempt.
+    pub fn observe_attempt(&mut self, a: &Attempt) {
+        if let Some(e) = a.answer() {
+            if e.role == Role::SynAck {
+                let sent = a.syn_times.iter().filter(|t| **t <= e.obs.ts).max().copied().unwrap_or(a.start);
+                let rtt = e.obs.ts.millis_since(sent);
+                if rtt >= 0.0 {
+                    if let Some(h) = self.hosts.get_mut(&a.server.ip) {
+                        h.min_rtt_ms = Some(h.min_rtt_ms.map_or(rtt, |m| m.min(rtt)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The baseline of `ip`, if it ever spoke for itself.
+    pub fn host(&self, ip: &IpAddr) -> Option<&HostBaseline> {
+        self.hosts.get(ip).filter(|h| h.packets > 0)
+    }
+
+    /// All hosts with a baseline.
+    pub fn hosts(&self) -> impl Iterator<Item = (&IpAddr, &HostBaseline)> {
+        self.hosts.iter()
+    }
+}
+
+/// Facts about a RST answer, computed before the decision table.
+struct RstFacts {
+    /// The RST is followed by a SYN-ACK or data from the "same" server (a race).
+    race: bool,
+    /// Several answering RSTs with different TTL/IP ID/seq (not explained by SYN retransmits).
+    rst_mismatch: bool,
+    /// Hop distance of the RST vs the host's.
+    hop_cmp: Option<std::cmp::Ordering>,
+    /// Initial TTL differs from the host's.
+    init_ttl_differs: bool,
+    /// Answer faster than half the host's minimum RTT.
+    too_fast: bool,
+    /// Fields a stack would not put in a RST answering a bare SYN.
+    odd_fields: Vec<String>,
+}
+
+/// Attributes one attempt.
+pub fn attribute(a: &Attempt, b: &Baselines) -> Verdict {
+    let out = outcome(a);
+    let host = b.host(&a.server.ip);
+    let mut evidence = Vec::new();
+    let forged = forged_rst_evidence(a, host, &mut evidence);
+    match (out, a.answer()) {
+        (Outcome::Accepted, _) => {
+            let explanation = if forged {
+                "accepted, but a RST that the client ignored was injected before the SYN-ACK (see evidence)".to_string()
+            } else {
+                "the server answered with a SYN-ACK".to_string()
+            };
+            Verdict {
+                verdict: VerdictKind::Accepted,
+                confidence: Confidence::High,
+                explanation,
+                evidence,
+            }
+        }
+        (Outcome::Refused, Some(rst)) => decide_rst(a, rst, host, evidence),
+        (Outcome::Unreachable, Some(icmp)) => decide_icmp(a, icmp, host, evidence),
+        _ => decide_silence(a, b, host, forged, evidence),
+    }
+}
+
+/// Evidence of RSTs forged by a device on the path, in any outcome: RSTs the client ignored,
+/// RSTs followed by a SYN-ACK, RSTs that disagree with each other. Returns whether a RST
+/// looks injected.
+fn forged_rst_evidence(a: &Attempt, host: Option<&HostBaseline>, evidence: &mut Vec<Evidence>) -> bool {
+    let rsts: Vec<&Event> = a.events.iter().filter(|e| e.role == Role::Rst).collect();
+    if rsts.is_empty() {
+        return false;
+    }
+    let mut forged = false;
+    // Race (Weaver, Sommer, Paxson, "Detecting Forged TCP Reset Packets", NDSS 2009): a RST
+    // followed by a SYN-ACK or data for the same attempt. The real server cannot have sent both.
+    let first_rst = rsts[0];
+    if let Some(later) = a
+        .events
+        .iter()
+        .find(|e| e.obs.ts >= first_rst.obs.ts && matches!(e.role, Role::SynAck | Role::ServerOther) && e.obs.ip.src == a.server.ip)
+    {
+        forged = true;
+        evidence.push(ev(
+            "rst_then_synack",
+            format!(
+                "RST (TTL {}) at +{:.1} ms, then {} (TTL {}) at +{:.1} ms",
+                first_rst.obs.ip.ttl,
+                first_rst.obs.ts.millis_since(a.start),
+                if later.role == Role::SynAck { "SYN-ACK" } else { "a segment" },
+                later.obs.ip.ttl,
+                later.obs.ts.millis_since(a.start)
+            ),
+            None,
+            "the server answered the same SYN after the RST: the RST was injected by a device on the path",
+        ));
+    }
+    // Fields a stack would not send for a bare SYN (RFC 9293 §3.10.7.1: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>).
+    for r in &rsts {
+        if let L4::Tcp(t) = r.obs.l4 {
+            let odd = odd_rst_fields(&t, a);
+            if !odd.is_empty() && !r.acceptable {
+                forged = true;
+                evidence.push(ev(
+                    "rst_ignored_by_client",
+                    format!("RST with {}", odd.join(", ")),
+                    Some(format!("a genuine RST for this SYN acks ISN+1 = {}", a.isn.add(1).0)),
+                    "the client's stack discards this RST (RFC 9293 §3.10.7.3); it bears the marks of a forged RST",
+                ));
+            }
+        }
+    }
+    // Several RSTs that disagree (different TTL or IP ID), beyond one per SYN sent.
+    if rsts.len() >= 2 {
+        let ttls: Vec<u8> = rsts.iter().map(|r| r.obs.ip.ttl).collect();
+        let differ = ttls.iter().any(|t| *t != ttls[0]);
+        if differ && rsts.len() as u32 > a.syns.max(1) {
+            forged = true;
+            evidence.push(ev(
+                "rst_disagree",
+                format!("{} RSTs for {} SYN(s), TTLs {:?}", rsts.len(), a.syns, ttls),
+                None,
+                "RSTs that disagree with each other for one SYN come from more than one sender: at least one was injected",
+            ));
+        }
+    }
+    let _ = host;
+    forged
+}
+
+/// What a RST carries that a TCP stack answering a bare SYN would not.
+fn odd_rst_fields(t: &TcpInfo, a: &Attempt) -> Vec<String> {
+    let mut odd = Vec::new();
+    if !t.flags.ack() {
+        odd.push("no ACK flag".to_string());
+    } else if !t.ack.acks_syn(a.isn, a.syn_payload) {
+        odd.push(format!("ack {} (not ISN+1 = {})", t.ack.0, a.isn.add(1).0));
+    }
+    if t.window != 0 {
+        odd.push(format!("window {}", t.window));
+    }
+    if t.payload_len > 0 {
+        odd.push(format!("{} bytes of payload", t.payload_len));
+    }
+    if t.options.len > 0 {
+        odd.push("TCP options".to_string());
+    }
+    if t.flags.reserved() != 0 {
+        odd.push(format!("reserved bits {:#x}", t.flags.reserved()));
+    }
+    odd
+}
+
+fn rst_facts(a: &Attempt, rst: &Event, host: Option<&HostBaseline>, evidence: &[Evidence]) -> RstFacts {
+    let t = match rst.obs.l4 {
+        L4::Tcp(t) => t,
+        _ => unreachable_tcp(),
+    };
+    let race = evidence.iter().any(|e| e.signal == "rst_then_synack");
+    let rst_mismatch = evidence.iter().any(|e| e.signal == "rst_disagree");
+    let d = hops(rst.obs.ip.ttl);
+    let (hop_cmp, init_ttl_differs) = match host.and_then(|h| h.hops.map(|hh| (hh, h.initial_ttl))) {
+        Some(((lo, hi), init)) => {
+            let cmp = if d < lo {
+                std::cmp::Ordering::Less
+            } else if d > hi {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            };
+            (Some(cmp), init.is_some_and(|i| i != initial_ttl(rst.obs.ip.ttl)))
+        }
+        None => (None, false),
+    };
+    let sent = a.syn_times.iter().filter(|s| **s <= rst.obs.ts).max().copied().unwrap_or(a.start);
+    let rtt = rst.obs.ts.millis_since(sent);
+    let too_fast = host.and_then(|h| h.min_rtt_ms).is_some_and(|m| m > 1.0 && rtt < m * 0.5);
+    let mut odd = odd_rst_fields(&t, a);
+    // An acceptable RST has the ACK right by definition; keep only the other oddities.
+    odd.retain(|s| !s.starts_with("ack ") && s != "no ACK flag");
+    RstFacts {
+        race,
+        rst_mismatch,
+        hop_cmp,
+        init_ttl_differs,
+        too_fast,
+        odd_fields: odd,
+    }
+}
+
+fn unreachable_tcp() -> TcpInfo {
+    // A Role::Rst event always holds a TCP observation; this keeps the function total.
+    TcpInfo {
+        src_port: 0,
+        dst_port: 0,
+        seq: Default::default(),
+        ack: Default::default(),
+        flags: Default::default(),
+        window: 0,
+        options: Default::default(),
+        payload_len: 0,
+        checksum: crate::decode::Checksum::Unknown,
+    }
+}
+
+/// Decision table for an attempt refused by a RST.
+fn decide_rst(a: &Attempt, rst: &Event, host: Option<&HostBaseline>, mut evidence: Vec<Evidence>) -> Verdict {
+    use std::cmp::Ordering::*;
+    let f = rst_facts(a, rst, host, &evidence);
+    let d = hops(rst.obs.ip.ttl);
+    let observed_hops = format!("{d} hops (TTL {} from initial {})", rst.obs.ip.ttl, initial_ttl(rst.obs.ip.ttl));
+    if rst.obs.ip.src != a.server.ip {
+        evidence.push(ev("rst_sender", rst.obs.ip.src.to_string(), Some(a.server.ip.to_string()), "the RST's source address is not the server's"));
+    }
+    match (f.hop_cmp, host) {
+        (Some(Less), Some(h)) => evidence.push(ev(
+            "rst_hops",
+            observed_hops.clone(),
+            Some(h.describe_hops()),
+            "the RST came from nearer than the server: a device on the path sent it",
+        )),
+        (Some(Equal), Some(h)) => evidence.push(ev(
+            "rst_hops",
+            observed_hops.clone(),
+            Some(h.describe_hops()),
+            "the RST travelled as far as the server's own packets: consistent with the server's TCP stack",
+        )),
+        (Some(Greater), Some(h)) => evidence.push(ev(
+            "rst_hops",
+            observed_hops.clone(),
+            Some(h.describe_hops()),
+            "the RST travelled further than the server's own packets: another sender, or a route change",
+        )),
+        _ => evidence.push(ev(
+            "rst_hops",
+            observed_hops.clone(),
+            None,
+            "no packet in the capture shows how far the server itself is: nothing to compare the RST with",
+        )),
+    }
+    if f.init_ttl_differs {
+        evidence.push(ev(
+            "rst_initial_ttl",
+            format!("initial TTL {}", initial_ttl(rst.obs.ip.ttl)),
+            host.and_then(|h| h.initial_ttl).map(|i| format!("initial TTL {i}")),
+            "the RST was sent by a different TCP/IP stack than the server's own packets",
+        ));
+    }
+    if f.too_fast {
+        evidence.push(ev(
+            "rst_faster_than_rtt",
+            format!("{:.2} ms after the SYN", rst.obs.ts.millis_since(a.start)),
+            host.and_then(|h| h.min_rtt_ms).map(|m| format!("server's fastest SYN-ACK: {m:.2} ms")),
+            "answered faster than the server can: something nearer answered",
+        ));
+    }
+    if !f.odd_fields.is_empty() {
+        evidence.push(ev(
+            "rst_odd_fields",
+            f.odd_fields.join(", "),
+            Some("window 0, no payload, no options".into()),
+            "fields a TCP stack does not put in a RST answering a SYN",
+        ));
+    }
+    let nearer = matches!(f.hop_cmp, Some(Less));
+    let same = matches!(f.hop_cmp, Some(Equal));
+    // The decision table. First matching arm wins.
+    let (verdict, confidence, explanation) = match (f.race, f.rst_mismatch, nearer, same, f.init_ttl_differs, f.too_fast, f.odd_fields.is_empty()) {
+        // A RST followed by the server's own SYN-ACK for the same SYN: the server cannot have
+        // sent both, so the RST was injected (NDSS 2009). Near-conclusive.
+        (true, ..) => (VerdictKind::PathFirewall, Confidence::High, format!("RST injected by a device on the path (the server answered SYN-ACK afterwards); RST arrived {observed_hops}")),
+        // RSTs for one SYN that disagree in TTL come from two senders.
+        (_, true, ..) => (VerdictKind::PathFirewall, Confidence::Medium, "RSTs from more than one sender for one SYN: at least one injected on the path".to_string()),
+        // Hop distance shorter than the server's own packets (TTL analysis, as in NDSS 2009 §4):
+        // a device between client and server generated the RST.
+        (_, _, true, _, _, fast, _) => (
+            VerdictKind::PathFirewall,
+            if fast || host.is_some_and(|h| h.synacks > 0) { Confidence::High } else { Confidence::Medium },
+            format!(
+                "RST sent by a device {} hop(s) from the client; the server is {}",
+                hops(rst.obs.ip.ttl),
+                host.map(|h| h.describe_hops()).unwrap_or_default()
+            ),
+        ),
+        // Same distance but a different initial TTL, or faster than the server answers, or
+        // fields a stack would not send: a middlebox, less surely.
+        (_, _, false, _, true, _, _) | (_, _, false, _, _, true, _) => (
+            VerdictKind::PathFirewall,
+            Confidence::Medium,
+            "RST from a different stack than the server's (initial TTL or timing differs): a middlebox answered".to_string(),
+        ),
+        // Same distance as the server's own packets, nothing odd: the server's TCP stack sent
+        // it (RFC 9293 §3.10.7.1, a SYN to a CLOSED port). A `reject with tcp reset` rule on
+        // the server itself is indistinguishable on the wire.
+        (_, _, false, true, false, false, true) => (
+            VerdictKind::ClosedPort,
+            if host.is_some_and(|h| h.synacks > 0) { Confidence::High } else { Confidence::Medium },
+            format!("the server's own TCP stack answered RST: nothing listens on port {} (or the server's own firewall rejects with tcp-reset)", a.server.port),
+        ),
+        // Same distance but odd fields: probably the host, but something rewrote or forged it.
+        (_, _, false, true, false, false, false) => (
+            VerdictKind::ClosedPort,
+            Confidence::Low,
+            "RST from the server's distance but with fields a stack would not send".to_string(),
+        ),
+        // Further than the server: route change or a second device behind it; no conclusion.
+        _ if matches!(f.hop_cmp, Some(Greater)) => (
+            VerdictKind::Unknown,
+            Confidence::Low,
+            "RST from further away than the server's own packets; cannot tell who sent it".to_string(),
+        ),
+        // No baseline: the RST is consistent with a closed port, but a firewall on the path
+        // sends the same bytes. Say so and say what would decide it.
+        _ => (
+            VerdictKind::ClosedPort,
+            Confidence::Low,
+            format!("RST answered the SYN ({observed_hops}); no packet from the server to compare with, so a firewall on the path cannot be ruled out"),
+        ),
+    };
+    if verdict == VerdictKind::ClosedPort {
+        evidence.push(ev(
+            "host_firewall_indistinguishable",
+            "RST+ACK acknowledging ISN+1, window 0".into(),
+            None,
+            "a `reject with tcp reset` rule on the server itself sends exactly this: the wire cannot tell a closed port from it",
+        ));
+    }
+    if host.is_none() {
+        evidence.push(ev(
+            "no_baseline",
+            format!("no SYN-ACK or other packet from {} in the capture", a.server.ip),
+            None,
+            format!(
+                "to decide, capture a working connection to another port of {} (or run `synrst probe`), so its distance can be compared",
+                a.server.ip
+            ),
+        ));
+    }
+    Verdict {
+        verdict,
+        confidence,
+        explanation,
+        evidence,
+    }
+}
+
+/// Decision table for an attempt answered by an ICMP error.
+fn decide_icmp(a: &Attempt, e: &Event, host: Option<&HostBaseline>, mut evidence: Vec<Evidence>) -> Verdict {
+    let L4::IcmpError(icmp) = e.obs.l4 else {
+        return Verdict {
+            verdict: VerdictKind::Unknown,
+            confidence: Confidence::Low,
+            explanation: "unexpected answer".into(),
+            evidence,
+        };
+    };
+    let sender = e.obs.ip.src;
+    let from_server = sender == a.server.ip;
+    let sent = a.syn_times.iter().filter(|s| **s <= e.obs.ts).max().copied().unwrap_or(a.start);
+    let delay_ms = e.obs.ts.millis_since(sent);
+    let name = icmp_name(&icmp);
+    evidence.push(ev(
+        "icmp_type",
+        format!("{name} (type {} code {}) from {sender}, {delay_ms:.1} ms after the SYN", icmp.icmp_type, icmp.code),
+        None,
+        icmp_meaning(&icmp),
+    ));
+    evidence.push(ev(
+        "icmp_sender",
+        format!("{sender}, {} hops away", hops(e.obs.ip.ttl)),
+        Some(format!("destination {}{}", a.server.ip, host.map(|h| format!(", {}", h.describe_hops())).unwrap_or_default())),
+        if from_server {
+            "sent by the destination itself"
+        } else {
+            "sent by a device on the path, not by the destination"
+        },
+    ));
+    let class = icmp_class(&icmp);
+    // Decision table for ICMP answers (RFC 792, RFC 1812 §5.2.7.1, RFC 4443 §3.1).
+    let (verdict, confidence, explanation) = match (class, from_server) {
+        // Port unreachable in answer to TCP: a TCP stack answers a closed port with RST, never
+        // with ICMP, so only a REJECT rule sends this (iptables' default REJECT, nft `reject`).
+        (IcmpClass::PortUnreachable, true) => (VerdictKind::HostFirewall, Confidence::High, "the server's own firewall rejected the SYN (ICMP port unreachable: a TCP stack answers with RST, only a REJECT rule sends this)".to_string()),
+        (IcmpClass::PortUnreachable, false) => (VerdictKind::PathFirewall, Confidence::High, format!("a firewall at {sender} on the path rejected the SYN (ICMP port unreachable for TCP comes only from a REJECT rule)")),
+        // Communication administratively prohibited (RFC 1812 code 13, host/net prohibited
+        // codes 9/10, ICMPv6 codes 1, 5, 6): a filter said no.
+        (IcmpClass::Prohibited, true) => (VerdictKind::HostFirewall, Confidence::High, format!("the server's own firewall rejected the SYN ({name})")),
+        (IcmpClass::Prohibited, false) => (VerdictKind::PathFirewall, Confidence::High, format!("a firewall at {sender} on the path rejected the SYN ({name})")),
+        // Host unreachable after about 3 s: the last router's ARP/ND for the host went unanswered
+        // (Linux: 3 probes, 1 s apart). The host is down or the address unused.
+        (IcmpClass::HostUnreachable, false) if delay_ms >= 2000.0 => (VerdictKind::HostUnreachable, Confidence::High, format!("the router {sender} could not reach the host (no ARP/ND answer for {:.1} s): the host is down or the address is not in use", delay_ms / 1000.0)),
+        // Host unreachable at once: no ARP wait, so a REJECT rule (`icmp-host-unreachable`) or
+        // a route to nowhere; the wire leans to a rule.
+        (IcmpClass::HostUnreachable, false) => (VerdictKind::PathFirewall, Confidence::Medium, format!("{sender} answered host-unreachable at once ({delay_ms:.1} ms, no ARP wait): most likely a REJECT rule on the path, or a blackhole route")),
+        (IcmpClass::HostUnreachable, true) => (VerdictKind::HostFirewall, Confidence::Medium, "the destination itself answered host-unreachable: a REJECT rule on the host".to_string()),
+        (IcmpClass::NetUnreachable, _) => (VerdictKind::NetUnreachable, Confidence::High, format!("the router {sender} has no route to {}", a.server.ip)),
+        (IcmpClass::TimeExceeded, _) => (VerdictKind::NetUnreachable, Confidence::Medium, format!("the SYN's TTL expired at {sender}: a routing loop, or a TTL too small for the path")),
+        (IcmpClass::Other, _) => (VerdictKind::Unknown, Confidence::Low, format!("{name} from {sender}")),
+    };
+    Verdict {
+        verdict,
+        confidence,
+        explanation,
+        evidence,
+    }
+}
+
+/// Decision table for an attempt that got no answer the client acted on.
+fn decide_silence(a: &Attempt, b: &Baselines, host: Option<&HostBaseline>, forged: bool, mut evidence: Vec<Evidence>) -> Verdict {
+    let waited = a.closed.0.millis_since(a.start);
+    evidence.push(ev(
+        "silence",
+        format!("{} SYN(s) over {:.1} s, no answer the client would act on", a.syns, waited / 1000.0),
+        None,
+        "a filter dropped the SYN (or the answer), or the host is down",
+    ));
+    let ignored: Vec<&Event> = a.events.iter().filter(|e| e.role.is_answer() && !e.acceptable).collect();
+    if !ignored.is_empty() {
+        evidence.push(ev(
+            "ignored_answers",
+            format!("{} packet(s) the client's stack discards", ignored.len()),
+            None,
+            "what the client saw was a timeout, not a refusal",
+        ));
+    }
+    if let Some(h) = host {
+        if !h.open_ports.is_empty() {
+            evidence.push(ev(
+                "host_alive",
+                format!("{} answered SYN-ACK on port(s) {:?} in this capture", a.server.ip, h.open_ports),
+                None,
+                "the host is up: a filter drops SYNs to this port",
+            ));
+        } else {
+            evidence.push(ev("host_alive", format!("{} sent other packets in this capture", a.server.ip), None, "the host is up"));
+        }
+    }
+    let _ = b;
+    let (verdict, confidence, explanation) = match (a.syns, host.is_some(), forged) {
+        // Forged RSTs the client ignored, then nothing: a middlebox interferes.
+        (_, _, true) => (VerdictKind::PathFirewall, Confidence::Medium, "a device on the path injected RSTs the client ignored, and no real answer came".to_string()),
+        // The host answers on other ports: it is up, so a filter dropped this SYN.
+        (_, true, _) => (VerdictKind::FilteredOrDown, Confidence::High, format!("no answer; {} is up (it answered other packets), so a filter drops SYNs to port {}", a.server.ip, a.server.port)),
+        // Retransmitted SYNs, no answer: a drop rule or a dead host; the wire cannot say which.
+        (n, false, _) if n >= 2 => (VerdictKind::FilteredOrDown, Confidence::Medium, format!("no answer to {n} SYNs: a filter drops them or the host is down")),
+        // One SYN, then the capture ended: too early to say much.
+        _ => (VerdictKind::FilteredOrDown, Confidence::Low, "no answer to a single SYN before the capture or the timeout ended".to_string()),
+    };
+    if host.is_none() {
+        evidence.push(ev(
+            "no_baseline",
+            format!("no packet from {} in the capture", a.server.ip),
+            None,
+            format!("to tell a drop from a dead host, ping {} or try another port of it while capturing", a.server.ip),
+        ));
+    }
+    Verdict {
+        verdict,
+        confidence,
+        explanation,
+        evidence,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IcmpClass {
+    PortUnreachable,
+    Prohibited,
+    HostUnreachable,
+    NetUnreachable,
+    TimeExceeded,
+    Other,
+}
+
+fn icmp_class(i: &IcmpError) -> IcmpClass {
+    match (i.v6, i.kind, i.code) {
+        (_, IcmpKind::TimeExceeded, _) => IcmpClass::TimeExceeded,
+        // ICMPv4 type 3 (RFC 792, RFC 1122, RFC 1812).
+        (false, _, 3) => IcmpClass::PortUnreachable,
+        (false, _, 9 | 10 | 13) => IcmpClass::Prohibited,
+        (false, _, 1 | 7 | 12) => IcmpClass::HostUnreachable,
+        (false, _, 0 | 6 | 11) => IcmpClass::NetUnreachable,
+        // ICMPv6 type 1 (RFC 4443 §3.1).
+        (true, _, 4) => IcmpClass::PortUnreachable,
+        (true, _, 1 | 5 | 6) => IcmpClass::Prohibited,
+        (true, _, 3) => IcmpClass::HostUnreachable,
+        (true, _, 0) => IcmpClass::NetUnreachable,
+        _ => IcmpClass::Other,
+    }
+}
+
+/// A readable name for an ICMP error.
+pub fn icmp_name(i: &IcmpError) -> &'static str {
+    match (i.v6, i.kind, i.code) {
+        (false, IcmpKind::TimeExceeded, _) | (true, IcmpKind::TimeExceeded, _) => "time exceeded",
+        (false, _, 0) => "net unreachable",
+        (false, _, 1) => "host unreachable",
+        (false, _, 2) => "protocol unreachable",
+        (false, _, 3) => "port unreachable",
+        (false, _, 4) => "fragmentation needed",
+        (false, _, 5) => "source route failed",
+        (false, _, 6) => "destination network unknown",
+        (false, _, 7) => "destination host unknown",
+        (false, _, 9) => "network administratively prohibited",
+        (false, _, 10) => "host administratively prohibited",
+        (false, _, 11) => "network unreachable for TOS",
+        (false, _, 12) => "host unreachable for TOS",
+        (false, _, 13) => "communication administratively prohibited",
+        (false, _, 14) => "host precedence violation",
+        (false, _, 15) => "precedence cutoff",
+        (true, _, 0) => "no route to destination",
+        (true, _, 1) => "communication administratively prohibited",
+        (true, _, 2) => "beyond scope of source address",
+        (true, _, 3) => "address unreachable",
+        (true, _, 4) => "port unreachable",
+        (true, _, 5) => "source address failed ingress/egress policy",
+        (true, _, 6) => "reject route to destination",
+        _ => "unreachable (unknown code)",
+    }
+}
+
+fn icmp_meaning(i: &IcmpError) -> &'static str {
+    match icmp_class(i) {
+        IcmpClass::PortUnreachable => "TCP stacks answer closed ports with RST: an ICMP port unreachable for TCP comes from a REJECT rule",
+        IcmpClass::Prohibited => "a packet filter rejected the SYN (RFC 1812 §5.2.7.1, RFC 4443 §3.1)",
+        IcmpClass::HostUnreachable => "the last router could not deliver to the host (or a REJECT rule says so)",
+        IcmpClass::NetUnreachable => "a router has no route to the destination network",
+        IcmpClass::TimeExceeded => "the SYN's TTL ran out in transit",
+        IcmpClass::Other => "an ICMP error the client acts on",
+    }
+}
+
+/// The errno a Linux client's connect() returns for this attempt (RFC 9293 §3.10.7.3 for RST;
+/// the kernel's `icmp_err_convert` and `icmpv6_err_convert` tables for ICMP; ETIMEDOUT when
+/// nothing acceptable came).
+pub fn client_error(a: &Attempt) -> Option<&'static str> {
+    match a.answer() {
+        Some(e) => match (e.role, e.obs.l4) {
+            (Role::SynAck, _) => None,
+            (Role::Rst, _) => Some("ECONNREFUSED"),
+            (_, L4::IcmpError(i)) => Some(icmp_errno(&i)),
+            _ => Some("ETIMEDOUT"),
+        },
+        None => Some("ETIMEDOUT"),
+    }
+}
+
+fn icmp_errno(i: &IcmpError) -> &'static str {
+    match (i.v6, i.kind, i.code) {
+        (_, IcmpKind::TimeExceeded, _) => "EHOSTUNREACH",
+        // net/ipv4/icmp.c icmp_err_convert[]
+        (false, _, 0 | 6 | 9 | 11) => "ENETUNREACH",
+        (false, _, 1 | 10 | 12 | 13 | 14 | 15) => "EHOSTUNREACH",
+        (false, _, 2) => "ENOPROTOOPT",
+        (false, _, 3) => "ECONNREFUSED",
+        (false, _, 4) => "EMSGSIZE",
+        (false, _, 5) => "EOPNOTSUPP",
+        (false, _, 7) => "EHOSTDOWN",
+        (false, _, 8) => "ENONET",
+        // net/ipv6/icmp.c tab_unreach[]
+        (true, _, 0) => "ENETUNREACH",
+        (true, _, 1 | 5 | 6) => "EACCES",
+        (true, _, 2 | 3) => "EHOSTUNREACH",
+        (true, _, 4) => "ECONNREFUSED",
+        (true, _, _) => "EPROTO",
+        _ => "EHOSTUNREACH",
+    }
+}
+
+/// What Chromium shows for a connect() errno (net/base/net_errors_posix.cc, MapConnectError).
+pub fn browser_error(errno: Option<&str>) -> Option<&'static str> {
+    Some(match errno? {
+        "ECONNREFUSED" => "net::ERR_CONNECTION_REFUSED",
+        "EHOSTUNREACH" | "EHOSTDOWN" | "ENETUNREACH" => "net::ERR_ADDRESS_UNREACHABLE",
+        "EACCES" => "net::ERR_NETWORK_ACCESS_DENIED",
+        "ETIMEDOUT" => "net::ERR_CONNECTION_TIMED_OUT",
+        "EMSGSIZE" => "net::ERR_MSG_TOO_BIG",
+        "EOPNOTSUPP" => "net::ERR_NOT_IMPLEMENTED",
+        _ => "net::ERR_CONNECTION_FAILED",
+    })
+}
+
+/// Capture-wide hints over all attempts.
+pub fn capture_hints(attempts: &[(&Attempt, &Verdict)], b: &Baselines) -> Vec<String> {
+    let mut hints = Vec::new();
+    // The same TTL and SYN-ACK fingerprint for every remote host: one device answers for all.
+    let fps: Vec<(u8, (u16, u64))> = b
+        .hosts()
+        .filter_map(|(_, h)| Some((h.hops?.0, h.synack_fingerprint?)))
+        .collect();
+    if fps.len() >= 3 && fps.iter().all(|f| *f == fps[0]) {
+        hints.push(format!(
+            "all {} servers that answered are {} hop(s) away with the same SYN-ACK fingerprint: a NAT, proxy or load balancer may be answering for all of them",
+            fps.len(),
+            fps[0].0
+        ));
+    }
+    let mut by_dest: HashMap<IpAddr, (u64, u64)> = HashMap::new();
+    for (a, v) in attempts {
+        let e = by_dest.entry(a.server.ip).or_default();
+        if v.verdict == VerdictKind::Accepted {
+            e.0 += 1;
+        } else {
+            e.1 += 1;
+        }
+    }
+    let failing: Vec<&IpAddr> = by_dest.iter().filter(|(_, (ok, bad))| *ok == 0 && *bad > 0).map(|(ip, _)| ip).collect();
+    let working = by_dest.values().filter(|(ok, _)| *ok > 0).count();
+    if !failing.is_empty() && working > 0 && failing.len() <= 3 {
+        let mut names: Vec<String> = failing.iter().map(|ip| ip.to_string()).collect();
+        names.sort();
+        hints.push(format!(
+            "only {} failed while {} other destination(s) worked: the problem is at that destination or on its path, not on the client",
+            names.join(", "),
+            working
+        ));
+    }
+    if by_dest.len() >= 2 && working == 0 {
+        hints.push(format!(
+            "every attempt to all {} destinations failed: look at the client side first (local firewall, proxy, VPN, default route)",
+            by_dest.len()
+        ));
+    }
+    hints
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_ttl_guesses() {
+        assert_eq!((initial_ttl(61), hops(61)), (64, 3));
+        assert_eq!((initial_ttl(64), hops(64)), (64, 0));
+        assert_eq!((initial_ttl(120), hops(120)), (128, 8));
+        assert_eq!((initial_ttl(250), hops(250)), (255, 5));
+        assert_eq!((initial_ttl(30), hops(30)), (32, 2));
+    }
+
+    #[test]
+    fn browser_errors_follow_chromium() {
+        assert_eq!(browser_error(Some("ECONNREFUSED")), Some("net::ERR_CONNECTION_REFUSED"));
+        assert_eq!(browser_error(Some("EHOSTUNREACH")), Some("net::ERR_ADDRESS_UNREACHABLE"));
+        assert_eq!(browser_error(Some("EACCES")), Some("net::ERR_NETWORK_ACCESS_DENIED"));
+        assert_eq!(browser_error(Some("ETIMEDOUT")), Some("net::ERR_CONNECTION_TIMED_OUT"));
+        assert_eq!(browser_error(None), None);
+    }
+}

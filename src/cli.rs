@@ -1,0 +1,103 @@
+//! Command-line arguments (clap derive). Doc comments here are the `--help` text; no logic.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Who refused this connection, and how do we know?
+///
+/// synrst pairs every TCP SYN in a capture with what answered it (SYN-ACK, RST, ICMP
+/// unreachable, or silence) and explains who refused: the server's TCP stack, its own
+/// firewall, a firewall on the path, a router, or a silent drop, with the evidence.
+#[derive(Debug, Parser)]
+#[command(name = "synrst", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse pcap/pcapng captures (plain or gzip; `-` reads stdin).
+    Analyze(AnalyzeArgs),
+    /// Capture live and explain refusals as they happen (needs the `live` build feature).
+    Live(LiveArgs),
+}
+
+/// `synrst analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Capture files, read in order as one capture; `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// Seconds to wait for an answer after the last SYN before calling it no-answer.
+    #[arg(long, default_value_t = 3.0, value_name = "SECS")]
+    pub timeout: f64,
+
+    /// Most attempts tracked at once; beyond it the oldest is closed early and counted.
+    #[arg(long, default_value_t = 200_000, value_name = "N")]
+    pub max_attempts: usize,
+}
+
+/// Output options shared by the subcommands.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+
+    /// Shorthand for --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+
+    /// Write the report to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// List accepted attempts too (table and markdown list only failures by default).
+    #[arg(long)]
+    pub all: bool,
+
+    /// Exit with code 1 when an attempt matches: `path-firewall` (a firewall or middlebox on
+    /// the path refused), `refused` (any attempt not accepted), `any` (either).
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub fail_on: Option<FailOnArg>,
+}
+
+/// `--format` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Tables for a terminal.
+    Table,
+    /// One JSON document (schema 1, see README).
+    Json,
+    /// One JSON object per line, attempts as they resolve, then a summary line.
+    Ndjson,
+    /// Markdown to paste into a ticket.
+    Markdown,
+}
+
+/// `--fail-on` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOnArg {
+    /// A firewall or middlebox on the path refused an attempt.
+    PathFirewall,
+    /// Any attempt was not accepted.
+    Refused,
+    /// Either of the above.
+    Any,
+}
+
+/// `synrst live`.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Interface to capture on (`any` for all).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interface: Option<String>,
+}

@@ -1,0 +1,637 @@
+//! Decode stage: one captured frame → one small `Copy` [`Observation`], or a counted [`Skip`].
+//!
+//! Contract: [`decode`] never panics and never allocates. The link type chooses the framing
+//! (never guessed): Ethernet (802.1Q/802.1ad stacks up to three tags, MPLS label stacks),
+//! Linux SLL and SLL2, raw IP (12, 14, 101, 228, 229), BSD NULL and OpenBSD LOOP. Parsing is
+//! etherparse's lax slicing, so frames cut at the snap length and the partial packets quoted
+//! by ICMP errors still yield what they contain. Only TCP segments and ICMP/ICMPv6
+//! destination-unreachable and time-exceeded errors quoting TCP are observations; every other
+//! frame is a [`Skip`] with a reason that the caller counts.
+
+use std::net::IpAddr;
+
+use etherparse::{
+    ip_number, EtherType, Icmpv4Type, Icmpv6Type, LaxIpSlice, LaxNetSlice, LaxSlicedPacket,
+    LinkSlice, TcpOptionElement, TransportSlice,
+};
+use serde::Serialize;
+
+use crate::capture::{Frame, LinkType, Timestamp};
+use crate::flow::{Endpoint, SeqNumber, TcpFlags};
+
+/// What one frame tells us. Small and `Copy`: it outlives the frame's bytes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Observation {
+    /// Capture time.
+    pub ts: Timestamp,
+    /// Link-layer source address, where the framing has one.
+    pub src_mac: Option<[u8; 6]>,
+    /// Network-layer facts.
+    pub ip: IpInfo,
+    /// TCP segment or ICMP error.
+    pub l4: L4,
+    /// The frame was cut short by the snap length.
+    pub truncated: bool,
+}
+
+/// IPv4/IPv6 header facts kept for attribution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpInfo {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// TTL (IPv4) or hop limit (IPv6).
+    pub ttl: u8,
+    /// IPv4 identification (None for IPv6).
+    pub ip_id: Option<u16>,
+    /// IPv4 don't-fragment bit.
+    pub df: bool,
+    /// IPv4 TOS byte or IPv6 traffic class.
+    pub tos: u8,
+    /// IPv6 flow label (None for IPv4).
+    pub flow_label: Option<u32>,
+}
+
+/// The transport-level content of an observation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum L4 {
+    /// A TCP segment.
+    Tcp(TcpInfo),
+    /// An ICMP or ICMPv6 error quoting a TCP segment.
+    IcmpError(IcmpError),
+}
+
+/// TCP header facts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Sequence number.
+    pub seq: SeqNumber,
+    /// Acknowledgment number (meaningful only with ACK).
+    pub ack: SeqNumber,
+    /// Control bits including reserved bits.
+    pub flags: TcpFlags,
+    /// Window field.
+    pub window: u16,
+    /// Summary of the options.
+    pub options: TcpOptions,
+    /// Payload bytes according to the IP length (not the captured length).
+    pub payload_len: u32,
+    /// Whether the TCP checksum verifies.
+    pub checksum: Checksum,
+}
+
+/// A summary of TCP options: enough for fingerprints and anomaly checks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TcpOptions {
+    /// Bytes of options in the header.
+    pub len: u8,
+    /// MSS option.
+    pub mss: Option<u16>,
+    /// Window scale option.
+    pub wscale: Option<u8>,
+    /// SACK-permitted option present.
+    pub sack_permitted: bool,
+    /// Timestamps option present.
+    pub timestamps: bool,
+    /// Option kinds in order, one byte each (first eight), for fingerprints.
+    pub layout: u64,
+}
+
+/// Result of checking a TCP checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Checksum {
+    /// It verifies.
+    Good,
+    /// It does not (on packets sent by the capturing host this is usually checksum offload).
+    Bad,
+    /// It could not be checked (segment cut by the snap length).
+    Unknown,
+}
+
+/// Kind of ICMP error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IcmpKind {
+    /// ICMP type 3 / ICMPv6 type 1.
+    Unreachable,
+    /// ICMP type 11 / ICMPv6 type 3.
+    TimeExceeded,
+}
+
+/// An ICMP/ICMPv6 error and the TCP header it quotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpError {
+    /// ICMPv6 rather than ICMPv4.
+    pub v6: bool,
+    /// Unreachable or time exceeded.
+    pub kind: IcmpKind,
+    /// Raw type.
+    pub icmp_type: u8,
+    /// Raw code.
+    pub code: u8,
+    /// The quoted packet.
+    pub quote: Quote,
+}
+
+/// The offending packet's headers as quoted in an ICMP error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quote {
+    /// Quoted source (the client, for a SYN).
+    pub src: Endpoint,
+    /// Quoted destination (the server).
+    pub dst: Endpoint,
+    /// Quoted sequence number, when at least 8 bytes of TCP are quoted.
+    pub seq: Option<SeqNumber>,
+    /// Quoted flags, when at least 14 bytes of TCP are quoted.
+    pub flags: Option<TcpFlags>,
+    /// TTL of the quoted packet as the ICMP sender received it.
+    pub ttl: u8,
+    /// Bytes of TCP header quoted.
+    pub tcp_bytes: u16,
+}
+
+/// Why a frame gave no observation. Counted per reason, never logged per frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Skip {
+    /// The capture's link type is not one synrst decodes.
+    UnsupportedLinkType(LinkType),
+    /// Not IPv4/IPv6 (ARP, LLDP, …), or an encapsulation synrst does not open.
+    NotIp,
+    /// IP, but neither TCP nor ICMP.
+    OtherProtocol,
+    /// ICMP that is not an error about a packet (echo, neighbour discovery, …).
+    IcmpOther,
+    /// An ICMP error quoting something other than TCP.
+    IcmpQuoteNotTcp,
+    /// An ICMP error whose quote is too short to hold the TCP ports.
+    IcmpQuoteTruncated,
+    /// A non-first IP fragment (no TCP header).
+    IpFragment,
+    /// The frame ends before the headers do.
+    Truncated,
+    /// Headers that cannot be parsed.
+    Malformed,
+}
+
+impl Skip {
+    /// Stable snake_case name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Skip::UnsupportedLinkType(_) => "unsupported_link_type",
+            Skip::NotIp => "not_ip",
+            Skip::OtherProtocol => "other_protocol",
+            Skip::IcmpOther => "icmp_other",
+            Skip::IcmpQuoteNotTcp => "icmp_quote_not_tcp",
+            Skip::IcmpQuoteTruncated => "icmp_quote_truncated",
+            Skip::IpFragment => "ip_fragment",
+            Skip::Truncated => "truncated",
+            Skip::Malformed => "malformed",
+        }
+    }
+}
+
+const ETHERTYPE_MPLS: u16 = 0x8847;
+const ETHERTYPE_MPLS_MCAST: u16 = 0x8848;
+/// Deepest MPLS label stack opened.
+const MAX_MPLS_LABELS: usize = 8;
+
+/// Decodes one frame.
+pub fn decode(frame: &Frame<'_>) -> Result<Observation, Skip> {
+    let data = frame.data;
+    let (sliced, src_mac) = match frame.link {
+        LinkType::ETHERNET => {
+            let p = LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Truncated)?;
+            let mac = match &p.link {
+                Some(LinkSlice::Ethernet2(e)) => Some(e.source()),
+                _ => None,
+            };
+            (p, mac)
+        }
+        LinkType::LINUX_SLL => {
+            // 16-byte header: packet type, ARPHRD, address length, 8 address bytes, protocol.
+            let hdr = etherparse::LinuxSllSlice::from_slice(data).map_err(|_| Skip::Truncated)?;
+            let proto = u16::from_be_bytes([data[14], data[15]]);
+            (
+                LaxSlicedPacket::from_ether_type(EtherType(proto), &data[16..]),
+                mac_of(hdr.sender_address()),
+            )
+        }
+        LinkType::LINUX_SLL2 => {
+            // 20-byte header: protocol, reserved, ifindex, ARPHRD, packet type, address length,
+            // 8 address bytes (LINKTYPE_LINUX_SLL2 in the tcpdump.org registry).
+            if data.len() < 20 {
+                return Err(Skip::Truncated);
+            }
+            let proto = u16::from_be_bytes([data[0], data[1]]);
+            let alen = usize::from(data[11]).min(8);
+            (
+                LaxSlicedPacket::from_ether_type(EtherType(proto), &data[20..]),
+                mac_of(&data[12..12 + alen]),
+            )
+        }
+        LinkType::RAW | LinkType::RAW_OPENBSD | LinkType::RAW_BSDOS | LinkType::IPV4 | LinkType::IPV6 => {
+            (from_ip(data)?, None)
+        }
+        LinkType::NULL | LinkType::LOOP => {
+            // 4-byte address family: host order for NULL, network order for LOOP. Accept
+            // both orders, as libpcap does, since captures travel between machines.
+            if data.len() < 4 {
+                return Err(Skip::Truncated);
+            }
+            let le = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+            let be = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+            // AF_INET is 2 everywhere; AF_INET6 is 10 (Linux), 24 (NetBSD/OpenBSD),
+            // 28 (FreeBSD), 30 (macOS).
+            let is_af = |v: u32| matches!(v, 2 | 10 | 24 | 28 | 30);
+            if !(is_af(le) || is_af(be)) {
+                return Err(Skip::NotIp);
+            }
+            (from_ip(&data[4..])?, None)
+        }
+        other => return Err(Skip::UnsupportedLinkType(other)),
+    };
+    let sliced = open_mpls(sliced)?;
+    let truncated = (frame.orig_len as usize) > data.len();
+    observe(frame.ts, src_mac, &sliced, truncated)
+}
+
+fn mac_of(addr: &[u8]) -> Option<[u8; 6]> {
+    <[u8; 6]>::try_from(addr).ok()
+}
+
+fn from_ip(data: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
+    LaxSlicedPacket::from_ip(data).map_err(|e| match e {
+        etherparse::err::ip::LaxHeaderSliceError::Len(_) => Skip::Truncated,
+        etherparse::err::ip::LaxHeaderSliceError::Content(_) => Skip::NotIp,
+    })
+}
+
+/// If the frame stopped at an MPLS label stack, skip the labels and slice the IP packet under it.
+fn open_mpls(sliced: LaxSlicedPacket<'_>) -> Result<LaxSlicedPacket<'_>, Skip> {
+    if sliced.net.is_some() {
+        return Ok(sliced);
+    }
+    let Some(payload) = sliced.ether_payload() else {
+        return Ok(sliced);
+    };
+    if payload.ether_type.0 != ETHERTYPE_MPLS && payload.ether_type.0 != ETHERTYPE_MPLS_MCAST {
+        return Ok(sliced);
+    }
+    // RFC 3032: 4-byte entries; the bottom-of-stack bit is the lowest bit of the third byte.
+    let mut rest = payload.payload;
+    for _ in 0..MAX_MPLS_LABELS {
+        if rest.len() < 4 {
+            return Err(Skip::Truncated);
+        }
+        let bottom = rest[2] & 1 == 1;
+        rest = &rest[4..];
+        if bottom {
+            return match rest.first().map(|b| b >> 4) {
+                Some(4) | Some(6) => from_ip(rest),
+                Some(_) => Err(Skip::NotIp),
+                None => Err(Skip::Truncated),
+            };
+        }
+    }
+    Err(Skip::NotIp)
+}
+
+fn observe(
+    ts: Timestamp,
+    src_mac: Option<[u8; 6]>,
+    p: &LaxSlicedPacket<'_>,
+    truncated: bool,
+) -> Result<Observation, Skip> {
+    let ip = match &p.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            IpInfo {
+                src: IpAddr::V4(h.source_addr()),
+                dst: IpAddr::V4(h.destination_addr()),
+                ttl: h.ttl(),
+                ip_id: Some(h.identification()),
+                df: h.dont_fragment(),
+                tos: h.slice()[1],
+                flow_label: None,
+            }
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            IpInfo {
+                src: IpAddr::V6(h.source_addr()),
+                dst: IpAddr::V6(h.destination_addr()),
+                ttl: h.hop_limit(),
+                ip_id: None,
+                df: false,
+                tos: h.traffic_class(),
+                flow_label: Some(h.flow_label().value()),
+            }
+        }
+        Some(LaxNetSlice::Arp(_)) | None => {
+            return Err(match p.stop_err {
+                Some(_) => Skip::Truncated,
+                None => Skip::NotIp,
+            })
+        }
+    };
+    let payload = p.net.as_ref().and_then(|n| n.ip_payload_ref());
+    let (ip_number, fragmented, ip_payload_len) = match payload {
+        Some(pl) => (pl.ip_number, pl.fragmented, pl.payload.len()),
+        None => return Err(Skip::Malformed),
+    };
+    let l4 = match &p.transport {
+        Some(TransportSlice::Tcp(tcp)) => {
+            let checksum = if truncated {
+                Checksum::Unknown
+            } else {
+                let computed = match (&p.net, ip.src, ip.dst) {
+                    (_, IpAddr::V4(s), IpAddr::V4(d)) => tcp.calc_checksum_ipv4(s.octets(), d.octets()).ok(),
+                    (_, IpAddr::V6(s), IpAddr::V6(d)) => tcp.calc_checksum_ipv6(s.octets(), d.octets()).ok(),
+                    _ => None,
+                };
+                match computed {
+                    Some(c) if c == tcp.checksum() => Checksum::Good,
+                    Some(_) => Checksum::Bad,
+                    None => Checksum::Unknown,
+                }
+            };
+            let header_len = usize::from(tcp.data_offset()) * 4;
+            // The IP length says how much payload was sent even when the capture cut it.
+            let payload_len = ip_payload_len.saturating_sub(header_len) as u32;
+            L4::Tcp(TcpInfo {
+                src_port: tcp.source_port(),
+                dst_port: tcp.destination_port(),
+                seq: SeqNumber(tcp.sequence_number()),
+                ack: SeqNumber(tcp.acknowledgment_number()),
+                flags: flags_of(tcp.header_slice()),
+                window: tcp.window_size(),
+                options: options_of(tcp),
+                payload_len,
+                checksum,
+            })
+        }
+        Some(TransportSlice::Icmpv4(icmp)) => {
+            let (kind, code) = match icmp.icmp_type() {
+                Icmpv4Type::DestinationUnreachable(_) => (IcmpKind::Unreachable, icmp.code_u8()),
+                Icmpv4Type::TimeExceeded(_) => (IcmpKind::TimeExceeded, icmp.code_u8()),
+                _ => return Err(Skip::IcmpOther),
+            };
+            L4::IcmpError(IcmpError {
+                v6: false,
+                kind,
+                icmp_type: icmp.type_u8(),
+                code,
+                quote: quote_of(icmp.payload())?,
+            })
+        }
+        Some(TransportSlice::Icmpv6(icmp)) => {
+            let kind = match icmp.icmp_type() {
+                Icmpv6Type::DestinationUnreachable(_) => IcmpKind::Unreachable,
+                Icmpv6Type::TimeExceeded(_) => IcmpKind::TimeExceeded,
+                _ => return Err(Skip::IcmpOther),
+            };
+            L4::IcmpError(IcmpError {
+                v6: true,
+                kind,
+                icmp_type: icmp.type_u8(),
+                code: icmp.code_u8(),
+                quote: quote_of(icmp.payload())?,
+            })
+        }
+        Some(_) => return Err(Skip::OtherProtocol),
+        None => {
+            return Err(if fragmented {
+                Skip::IpFragment
+            } else if ip_number == ip_number::TCP
+                || ip_number == ip_number::ICMP
+                || ip_number == ip_number::IPV6_ICMP
+            {
+                Skip::Truncated
+            } else {
+                Skip::OtherProtocol
+            })
+        }
+    };
+    Ok(Observation {
+        ts,
+        src_mac,
+        ip,
+        l4,
+        truncated,
+    })
+}
+
+/// The 12 flag bits: reserved/AE bits from byte 12, the classic eight from byte 13.
+fn flags_of(header: &[u8]) -> TcpFlags {
+    TcpFlags((u16::from(header[12] & 0x0F) << 8) | u16::from(header[13]))
+}
+
+fn options_of(tcp: &etherparse::TcpSlice<'_>) -> TcpOptions {
+    let raw = tcp.options();
+    let mut o = TcpOptions {
+        len: raw.len() as u8,
+        ..TcpOptions::default()
+    };
+    let mut n = 0;
+    for (i, elem) in tcp.options_iterator().enumerate() {
+        let Ok(elem) = elem else { break };
+        let kind: u8 = match elem {
+            TcpOptionElement::Noop => 1,
+            TcpOptionElement::MaximumSegmentSize(m) => {
+                o.mss = Some(m);
+                2
+            }
+            TcpOptionElement::WindowScale(w) => {
+                o.wscale = Some(w);
+                3
+            }
+            TcpOptionElement::SelectiveAcknowledgementPermitted => {
+                o.sack_permitted = true;
+                4
+            }
+            TcpOptionElement::SelectiveAcknowledgement(..) => 5,
+            TcpOptionElement::Timestamp(..) => {
+                o.timestamps = true;
+                8
+            }
+        };
+        if i < 8 {
+            o.layout |= u64::from(kind) << (8 * i);
+            n += 1;
+        }
+    }
+    let _ = n;
+    o
+}
+
+/// Parses the IP+TCP packet quoted in an ICMP error (usually cut short: lax slicing).
+fn quote_of(quoted: &[u8]) -> Result<Quote, Skip> {
+    let (ip, _) = LaxIpSlice::from_slice(quoted).map_err(|_| Skip::IcmpQuoteTruncated)?;
+    let payload = ip.payload();
+    if payload.ip_number != ip_number::TCP {
+        return Err(Skip::IcmpQuoteNotTcp);
+    }
+    let ttl = match &ip {
+        LaxIpSlice::Ipv4(v4) => v4.header().ttl(),
+        LaxIpSlice::Ipv6(v6) => v6.header().hop_limit(),
+    };
+    // A partial TCP header: etherparse slices only complete headers, and RFC 792 routers
+    // quote only 8 bytes of it, so the fixed offsets are read here (RFC 9293 §3.1).
+    let t = payload.payload;
+    if t.len() < 4 {
+        return Err(Skip::IcmpQuoteTruncated);
+    }
+    let seq = (t.len() >= 8).then(|| SeqNumber(u32::from_be_bytes([t[4], t[5], t[6], t[7]])));
+    let flags = (t.len() >= 14).then(|| flags_of(t));
+    Ok(Quote {
+        src: Endpoint {
+            ip: ip.source_addr(),
+            port: u16::from_be_bytes([t[0], t[1]]),
+        },
+        dst: Endpoint {
+            ip: ip.destination_addr(),
+            port: u16::from_be_bytes([t[2], t[3]]),
+        },
+        seq,
+        flags,
+        ttl,
+        tcp_bytes: t.len().min(usize::from(u16::MAX)) as u16,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::testutil::*;
+
+    fn frame(link: LinkType, data: &[u8]) -> Frame<'_> {
+        Frame {
+            ts: Timestamp(1),
+            link,
+            data,
+            orig_len: data.len() as u32,
+        }
+    }
+
+    #[test]
+    fn ethernet_syn() {
+        let pkt = syn4(C4, 40000, S4, 80, 1000, 64);
+        let o = decode(&frame(LinkType::ETHERNET, &pkt)).unwrap();
+        let L4::Tcp(t) = o.l4 else { panic!("not tcp") };
+        assert!(t.flags.syn() && !t.flags.ack());
+        assert_eq!(t.seq, SeqNumber(1000));
+        assert_eq!(t.options.mss, Some(1460));
+        assert_eq!(t.checksum, Checksum::Good);
+        assert_eq!(o.ip.ttl, 64);
+        assert_eq!(o.src_mac, Some(MAC_C));
+    }
+
+    #[test]
+    fn icmp_quote_gives_four_tuple_and_isn() {
+        let syn = syn4(C4, 40000, S4, 80, 1000, 63);
+        let pkt = icmp4_unreach(R4, C4, 13, &syn[14..], 62);
+        let o = decode(&frame(LinkType::ETHERNET, &pkt)).unwrap();
+        let L4::IcmpError(e) = o.l4 else { panic!("not icmp") };
+        assert_eq!((e.icmp_type, e.code), (3, 13));
+        assert_eq!(e.quote.src.port, 40000);
+        assert_eq!(e.quote.dst.port, 80);
+        assert_eq!(e.quote.seq, Some(SeqNumber(1000)));
+        assert!(e.quote.flags.unwrap().syn());
+    }
+
+    #[test]
+    fn icmp_quote_of_eight_tcp_bytes_still_has_seq() {
+        let syn = syn4(C4, 40000, S4, 80, 1000, 63);
+        // 14 bytes Ethernet + 20 bytes IP + 8 bytes TCP, as RFC 792 routers quote.
+        let pkt = icmp4_unreach(R4, C4, 1, &syn[14..14 + 28], 62);
+        let o = decode(&frame(LinkType::ETHERNET, &pkt)).unwrap();
+        let L4::IcmpError(e) = o.l4 else { panic!("not icmp") };
+        assert_eq!(e.quote.seq, Some(SeqNumber(1000)));
+        assert_eq!(e.quote.flags, None);
+    }
+
+    #[test]
+    fn raw_ip_and_loopback_framings() {
+        let pkt = syn4(C4, 40000, S4, 80, 7, 64);
+        let ip = &pkt[14..];
+        assert!(decode(&frame(LinkType::RAW, ip)).is_ok());
+        assert!(decode(&frame(LinkType::IPV4, ip)).is_ok());
+        let mut null = 2u32.to_le_bytes().to_vec();
+        null.extend_from_slice(ip);
+        assert!(decode(&frame(LinkType::NULL, &null)).is_ok());
+        let mut lo = 2u32.to_be_bytes().to_vec();
+        lo.extend_from_slice(ip);
+        assert!(decode(&frame(LinkType::LOOP, &lo)).is_ok());
+        let mut bad = 99u32.to_be_bytes().to_vec();
+        bad.extend_from_slice(ip);
+        assert_eq!(decode(&frame(LinkType::LOOP, &bad)), Err(Skip::NotIp));
+    }
+
+    #[test]
+    fn sll2_and_mpls() {
+        let pkt = syn6(C6, 40000, S6, 443, 9, 64);
+        let mut sll2 = vec![0x86, 0xdd, 0, 0, 0, 0, 0, 2, 0, 1, 4, 6];
+        sll2.extend_from_slice(&MAC_C);
+        sll2.extend_from_slice(&[0, 0]);
+        sll2.extend_from_slice(&pkt[14..]);
+        let o = decode(&frame(LinkType::LINUX_SLL2, &sll2)).unwrap();
+        assert_eq!(o.src_mac, Some(MAC_C));
+        assert!(matches!(o.l4, L4::Tcp(_)));
+
+        let v4 = syn4(C4, 1, S4, 2, 3, 64);
+        let mut mpls = v4[..12].to_vec();
+        mpls.extend_from_slice(&[0x88, 0x47, 0, 0x01, 0x00, 64, 0, 0x02, 0x01, 64]);
+        mpls.extend_from_slice(&v4[14..]);
+        assert!(matches!(decode(&frame(LinkType::ETHERNET, &mpls)).unwrap().l4, L4::Tcp(_)));
+    }
+
+    #[test]
+    fn unsupported_link_type_is_named() {
+        assert_eq!(
+            decode(&frame(LinkType(147), &[0; 40])),
+            Err(Skip::UnsupportedLinkType(LinkType(147)))
+        );
+    }
+
+    #[test]
+    fn truncated_at_every_length_never_panics() {
+        let syn = syn4(C4, 40000, S4, 80, 1000, 63);
+        let icmp = icmp4_unreach(R4, C4, 3, &syn[14..], 62);
+        let v6 = syn6(C6, 1, S6, 2, 3, 64);
+        for pkt in [&syn, &icmp, &v6] {
+            for len in 0..=pkt.len() {
+                for link in [LinkType::ETHERNET, LinkType::RAW, LinkType::LINUX_SLL, LinkType::LINUX_SLL2, LinkType::NULL] {
+                    let f = Frame {
+                        ts: Timestamp(0),
+                        link,
+                        data: &pkt[..len],
+                        orig_len: pkt.len() as u32,
+                    };
+                    let _ = decode(&f);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn snaplen_cut_segment_is_kept_with_unknown_checksum() {
+        let mut pkt = syn4(C4, 40000, S4, 80, 1000, 64);
+        pkt.extend_from_slice(&[]);
+        let f = Frame {
+            ts: Timestamp(0),
+            link: LinkType::ETHERNET,
+            data: &pkt,
+            orig_len: pkt.len() as u32 + 100,
+        };
+        let o = decode(&f).unwrap();
+        assert!(o.truncated);
+        let L4::Tcp(t) = o.l4 else { panic!() };
+        assert_eq!(t.checksum, Checksum::Unknown);
+    }
+}

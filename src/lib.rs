@@ -1,0 +1,327 @@
+//! synrst: who refused this connection, and how do we know?
+//!
+//! The pipeline, one module per stage, each passing plain data to the next:
+//!
+//! ```text
+//! capture (frames + timestamps + link type)
+//!   → decode (etherparse views → Copy Observation, or a counted Skip)
+//!   → track (attempts keyed by 4-tuple + ISN; answers in arrival order)
+//!   → attribute (per-host baselines + decision table → verdict + evidence)
+//!   → report (one serialisable Report; one writer per format)
+//! ```
+//!
+//! [`analyze`] runs it over capture files. Nothing in the library parses command lines.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod anomaly;
+pub mod attribute;
+pub mod capture;
+pub mod decode;
+pub mod flow;
+pub mod model;
+pub mod report;
+#[doc(hidden)]
+pub mod testutil;
+pub mod track;
+
+use std::collections::BTreeMap;
+
+use attribute::{Baselines, Verdict};
+use capture::{CaptureError, Source, Timestamp};
+use decode::L4;
+use model::{AnswerRecord, AttemptRecord, CaptureSummary, Destination, Report, Summary};
+use track::{outcome, Attempt, Event, Outcome, Role, Sink, TrackConfig, Tracker};
+
+/// What to analyse and how.
+#[derive(Clone, Debug)]
+pub struct AnalyzeConfig {
+    /// Captures, read in order into one tracker (like consecutive files of `tcpdump -C`).
+    pub sources: Vec<Source>,
+    /// Tracker settings.
+    pub track: TrackConfig,
+}
+
+/// Analyses the captures. `on_closed`, when given, sees each attempt as soon as the tracker
+/// closes it (attributed with the baselines learned so far): the NDJSON writer streams it.
+/// The returned report is attributed with the baselines of the whole capture.
+pub fn analyze(
+    cfg: &AnalyzeConfig,
+    mut on_closed: Option<&mut dyn FnMut(&AttemptRecord)>,
+) -> Result<Report, CaptureError> {
+    let mut tracker = Tracker::new(cfg.track);
+    let mut baselines = Baselines::default();
+    let mut collector = Collector::default();
+    let mut summary = CaptureSummary::default();
+    let mut first: Option<Timestamp> = None;
+    let mut last: Option<Timestamp> = None;
+    let mut unsupported: BTreeMap<(String, u32), u64> = BTreeMap::new();
+
+    for source in &cfg.sources {
+        let file = source.display();
+        collector.file = file.clone();
+        let info = capture::read_capture(source, |frame| {
+            first = Some(first.map_or(frame.ts, |f| f.min(frame.ts)));
+            last = Some(last.map_or(frame.ts, |l| l.max(frame.ts)));
+            match decode::decode(frame) {
+                Ok(o) => {
+                    summary.decoded += 1;
+                    baselines.observe(&o);
+                    let mut streaming = Streaming {
+                        collector: &mut collector,
+                        baselines: &baselines,
+                        on_closed: on_closed.as_deref_mut(),
+                    };
+                    tracker.observe(&o, &mut streaming);
+                }
+                Err(skip) => {
+                    *summary.skipped.entry(skip.name().to_string()).or_insert(0) += 1;
+                    if let decode::Skip::UnsupportedLinkType(l) = skip {
+                        *unsupported.entry((file.clone(), l.0)).or_insert(0) += 1;
+                    }
+                }
+            }
+        })?;
+        summary.frames += info.frames;
+        for (k, v) in &info.skipped {
+            *summary.skipped.entry(k.clone()).or_insert(0) += v;
+        }
+        summary.warnings.extend(info.warnings.iter().cloned());
+        summary.files.push(info);
+    }
+    for ((file, link), n) in unsupported {
+        summary.warnings.push(capture::Warning {
+            file,
+            offset: None,
+            message: format!(
+                "{n} frame(s) with unsupported link type {link} ({}) skipped",
+                capture::LinkType(link).name()
+            ),
+        });
+    }
+    let stats = {
+        let mut streaming = Streaming {
+            collector: &mut collector,
+            baselines: &baselines,
+            on_closed: on_closed.as_deref_mut(),
+        };
+        tracker.finish(&mut streaming)
+    };
+    summary.first_packet = first.map(Timestamp::rfc3339);
+    summary.last_packet = last.map(Timestamp::rfc3339);
+    summary.unmatched_rst = stats.unmatched_rst;
+    summary.unmatched_icmp = stats.unmatched_icmp;
+    summary.attempts_evicted = stats.evicted;
+    summary.peak_in_flight = stats.peak_in_flight;
+    summary.anomalies = stats.anomalies;
+
+    let attempts: Vec<(String, Attempt)> = collector.attempts.into_iter().flatten().collect();
+    for (_, a) in &attempts {
+        baselines.observe_attempt(a);
+    }
+    let verdicts: Vec<Verdict> = attempts.iter().map(|(_, a)| attribute::attribute(a, &baselines)).collect();
+    let pairs: Vec<(&Attempt, &Verdict)> = attempts.iter().map(|(_, a)| a).zip(verdicts.iter()).collect();
+    let hints = attribute::capture_hints(&pairs, &baselines);
+    let records: Vec<AttemptRecord> = attempts
+        .iter()
+        .zip(verdicts)
+        .enumerate()
+        .map(|(i, ((file, a), v))| record(i as u64 + 1, file, a, v))
+        .collect();
+    let summary_block = summarize(&records, hints);
+    Ok(Report {
+        schema: model::SCHEMA,
+        tool: model::Tool::default(),
+        capture: summary,
+        attempts: records,
+        summary: summary_block,
+    })
+}
+
+/// Keeps closed attempts (indexed by id) so that late packets can still join them.
+#[derive(Default)]
+struct Collector {
+    file: String,
+    attempts: Vec<Option<(String, Attempt)>>,
+}
+
+impl Collector {
+    fn closed(&mut self, a: Attempt) {
+        let id = a.id as usize;
+        if self.attempts.len() <= id {
+            self.attempts.resize_with(id + 1, || None);
+        }
+        self.attempts[id] = Some((self.file.clone(), a));
+    }
+
+    fn late(&mut self, id: u64, ts: Timestamp, event: Option<Event>) {
+        let Some(Some((_, a))) = self.attempts.get_mut(id as usize) else { return };
+        match event {
+            None => {
+                a.syns += 1;
+                a.anomalies.insert(anomaly::Anomaly::SynAfterTimeout);
+                if a.syn_times.len() < track::MAX_SYN_TIMES {
+                    a.syn_times.push(ts);
+                }
+                a.last_syn = a.last_syn.max(ts);
+            }
+            Some(e) => {
+                a.anomalies.insert(anomaly::Anomaly::LateAnswer);
+                if a.events.len() < track::MAX_EVENTS {
+                    a.events.push(e);
+                }
+            }
+        }
+    }
+}
+
+struct Streaming<'a, 'b> {
+    collector: &'a mut Collector,
+    baselines: &'a Baselines,
+    on_closed: Option<&'a mut (dyn FnMut(&AttemptRecord) + 'b)>,
+}
+
+impl Sink for Streaming<'_, '_> {
+    fn closed(&mut self, a: Attempt) {
+        if let Some(f) = self.on_closed.as_deref_mut() {
+            let v = attribute::attribute(&a, self.baselines);
+            f(&record(a.id + 1, &self.collector.file, &a, v));
+        }
+        self.collector.closed(a);
+    }
+
+    fn late(&mut self, id: u64, ts: Timestamp, event: Option<Event>) {
+        self.collector.late(id, ts, event);
+    }
+}
+
+fn answer_record(a: &Attempt, e: &Event) -> AnswerRecord {
+    let (flags, seq, ack, window, payload_len, icmp_type, icmp_code) = match e.obs.l4 {
+        L4::Tcp(t) => (
+            Some(t.flags.to_string()),
+            Some(t.seq.0),
+            t.flags.ack().then_some(t.ack.0),
+            Some(t.window),
+            Some(t.payload_len),
+            None,
+            None,
+        ),
+        L4::IcmpError(i) => (None, None, None, None, None, Some(i.icmp_type), Some(i.code)),
+    };
+    AnswerRecord {
+        kind: e.role,
+        sender: e.obs.ip.src,
+        after_ms: round3(e.obs.ts.millis_since(a.start)),
+        ttl: e.obs.ip.ttl,
+        ip_id: e.obs.ip.ip_id,
+        flags,
+        seq,
+        ack,
+        window,
+        payload_len,
+        icmp_type,
+        icmp_code,
+        acceptable: e.acceptable,
+        late: e.late,
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// History letters, in time order: `S` SYN, `h` SYN-ACK, `r` RST from the server side,
+/// `i` ICMP unreachable, `t` ICMP time exceeded, `d` other server segment, `A` client ACK,
+/// `R` client RST. A packet the client ignored is followed by `!`.
+pub fn history(a: &Attempt) -> String {
+    let mut items: Vec<(Timestamp, u8, String)> = a.syn_times.iter().map(|t| (*t, 0, "S".to_string())).collect();
+    for e in &a.events {
+        let c = match e.role {
+            Role::SynAck => "h",
+            Role::Rst => "r",
+            Role::IcmpUnreachable => "i",
+            Role::IcmpTimeExceeded => "t",
+            Role::ServerOther => "d",
+            Role::ClientAck => "A",
+            Role::ClientRst => "R",
+        };
+        let ignored = e.role.is_answer() && !e.acceptable;
+        items.push((e.obs.ts, 1, format!("{c}{}", if ignored { "!" } else { "" })));
+    }
+    items.sort_by_key(|(t, k, _)| (*t, *k));
+    items.into_iter().map(|(_, _, s)| s).collect()
+}
+
+fn record(id: u64, file: &str, a: &Attempt, v: Verdict) -> AttemptRecord {
+    let out = outcome(a);
+    let client_error = attribute::client_error(a);
+    let waited_ms = (out == Outcome::NoAnswer).then(|| round3(a.closed.0.millis_since(a.start)));
+    AttemptRecord {
+        id,
+        file: file.to_string(),
+        client: a.client,
+        server: a.server,
+        isn: a.isn.0,
+        first_syn: a.start.rfc3339(),
+        syn_seen: a.syn.is_some(),
+        syns: a.syns,
+        syn_times_ms: a.syn_times.iter().map(|t| round3(t.millis_since(a.start))).collect(),
+        outcome: out,
+        answer: a.answer().map(|e| answer_record(a, e)),
+        packets: a.events.iter().map(|e| answer_record(a, e)).collect(),
+        waited_ms,
+        client_error,
+        browser_error: attribute::browser_error(client_error),
+        verdict: v.verdict,
+        confidence: v.confidence,
+        explanation: v.explanation,
+        evidence: v.evidence,
+        history: history(a),
+        anomalies: a.anomalies.names(),
+        closed: a.closed.1,
+    }
+}
+
+fn summarize(records: &[AttemptRecord], hints: Vec<String>) -> Summary {
+    let mut s = Summary {
+        attempts: records.len() as u64,
+        hints,
+        ..Summary::default()
+    };
+    let mut dests: Vec<Destination> = Vec::new();
+    let mut index: std::collections::HashMap<flow::Endpoint, usize> = std::collections::HashMap::new();
+    let mut verdicts: Vec<BTreeMap<&'static str, u64>> = Vec::new();
+    for r in records {
+        *s.by_outcome.entry(r.outcome.name()).or_insert(0) += 1;
+        *s.by_verdict.entry(r.verdict.name()).or_insert(0) += 1;
+        let i = *index.entry(r.server).or_insert_with(|| {
+            dests.push(Destination {
+                server: r.server,
+                attempts: 0,
+                accepted: 0,
+                refused: 0,
+                unreachable: 0,
+                no_answer: 0,
+                verdict: None,
+            });
+            verdicts.push(BTreeMap::new());
+            dests.len() - 1
+        });
+        let d = &mut dests[i];
+        d.attempts += 1;
+        match r.outcome {
+            Outcome::Accepted => d.accepted += 1,
+            Outcome::Refused => d.refused += 1,
+            Outcome::Unreachable => d.unreachable += 1,
+            Outcome::NoAnswer => d.no_answer += 1,
+        }
+        if r.outcome != Outcome::Accepted {
+            *verdicts[i].entry(r.verdict.name()).or_insert(0) += 1;
+        }
+    }
+    for (d, v) in dests.iter_mut().zip(verdicts) {
+        d.verdict = v.into_iter().max_by_key(|(name, n)| (*n, std::cmp::Reverse(*name))).map(|(name, _)| name);
+    }
+    s.destinations = dests;
+    s
+}

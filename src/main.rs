@@ -1,0 +1,104 @@
+//! The `synrst` binary: arguments → configuration → pipeline → report; exit codes 0/1/2.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod config;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use synrst::attribute::VerdictKind;
+use synrst::model::Report;
+use synrst::report::{self, Format};
+use synrst::track::Outcome;
+
+use cli::{Cli, Command};
+use config::FailOn;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // A closed pipe (`synrst … | head`) is not an error.
+            if e.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("synrst: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Analyze(args) => {
+            let cfg = config::analyze(&args).map_err(anyhow::Error::msg)?;
+            analyze(&cfg)
+        }
+        Command::Live(_) => live_unavailable(),
+    }
+}
+
+fn open_output(path: &Option<std::path::PathBuf>) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    })
+}
+
+fn analyze(cfg: &config::Analyze) -> anyhow::Result<ExitCode> {
+    // Open the output first, so a bad -o fails before any work.
+    let mut out = open_output(&cfg.output.path)?;
+    let streaming = cfg.output.format == Format::Ndjson;
+    let mut write_err: Option<io::Error> = None;
+    let report = {
+        let mut line = |r: &synrst::model::AttemptRecord| {
+            if write_err.is_none() {
+                if let Err(e) = report::write_ndjson_attempt(r, &mut out).and_then(|_| out.flush()) {
+                    write_err = Some(e);
+                }
+            }
+        };
+        let on_closed: Option<&mut dyn FnMut(&synrst::model::AttemptRecord)> = if streaming { Some(&mut line) } else { None };
+        synrst::analyze(&cfg.analyze, on_closed)?
+    };
+    if let Some(e) = write_err {
+        return Err(e.into());
+    }
+    for w in &report.capture.warnings {
+        match w.offset {
+            Some(o) => eprintln!("synrst: warning: {} at byte {o}: {}", report::escape(&w.file), report::escape(&w.message)),
+            None => eprintln!("synrst: warning: {}: {}", report::escape(&w.file), report::escape(&w.message)),
+        }
+    }
+    let opts = report::Options { all: cfg.output.all };
+    report::write(&report, cfg.output.format, opts, &mut out)?;
+    out.flush()?;
+    Ok(exit_code(&report, &cfg.output.fail_on))
+}
+
+fn exit_code(report: &Report, fail_on: &[FailOn]) -> ExitCode {
+    let hit = report.attempts.iter().any(|a| {
+        fail_on.iter().any(|f| match f {
+            FailOn::PathFirewall => a.verdict == VerdictKind::PathFirewall,
+            FailOn::Refused => a.outcome != Outcome::Accepted,
+        })
+    });
+    if hit {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn live_unavailable() -> anyhow::Result<ExitCode> {
+    anyhow::bail!(
+        "live capture is not in this build. It needs libpcap: install it (Debian/Ubuntu: `sudo apt-get install libpcap-dev`, Fedora: `sudo dnf install libpcap-devel`, macOS: included) and build with `cargo build --release --features live`"
+    )
+}

@@ -1,0 +1,85 @@
+//! Report stage: one writer per format over one finished [`Report`].
+//!
+//! Every string that came from the wire is built by synrst from numbers and addresses, never
+//! copied from packet payloads; the writers still escape for where text goes ([`escape`]).
+
+mod json;
+mod markdown;
+mod table;
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::model::{AttemptRecord, Report};
+
+pub use markdown::write_markdown;
+pub use table::write_table;
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Human-readable tables (default).
+    Table,
+    /// One JSON document.
+    Json,
+    /// One JSON object per line: attempts as they resolve, then a summary.
+    Ndjson,
+    /// Markdown for incident tickets.
+    Markdown,
+}
+
+/// Writer options.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Table/Markdown: list accepted attempts too.
+    pub all: bool,
+}
+
+/// Writes a finished report in `format`. (NDJSON attempt lines are streamed by the caller
+/// with [`write_ndjson_attempt`]; here NDJSON writes only the closing summary line.)
+pub fn write(report: &Report, format: Format, opts: Options, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Table => write_table(report, opts, out),
+        Format::Json => json::write_json(report, out),
+        Format::Ndjson => json::write_ndjson_summary(report, out),
+        Format::Markdown => write_markdown(report, opts, out),
+    }
+}
+
+/// One NDJSON line for an attempt: `{"type":"attempt", ...}`.
+pub fn write_ndjson_attempt(a: &AttemptRecord, out: &mut dyn Write) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        #[serde(flatten)]
+        attempt: &'a AttemptRecord,
+    }
+    serde_json::to_writer(&mut *out, &Line { kind: "attempt", attempt: a })?;
+    out.write_all(b"\n")
+}
+
+/// Replaces control characters (which could drive a terminal: ANSI/OSC escapes) with `\u{..}`.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_neutralises_terminal_controls() {
+        assert_eq!(escape("a\x1b]0;x\x07b"), "a\\u{1b}]0;x\\u{7}b");
+        assert_eq!(escape("plain"), "plain");
+    }
+}

@@ -1,0 +1,785 @@
+//! Track stage: pairs every SYN with what answered it.
+//!
+//! An *attempt* is (client, server, client ISN). SYN retransmissions (same ISN) join their
+//! attempt; a SYN with a new ISN on the same 4-tuple is a new attempt (port reuse). Everything
+//! that answers — SYN-ACK, RST, ICMP/ICMPv6 errors quoting the SYN — is kept in arrival order
+//! with a flag saying whether the client's stack would act on it ([`Event::acceptable`]); the
+//! outcome is computed from that list by a pure function at report time ([`outcome`]).
+//!
+//! Direction comes from flags, never from address order: the sender of a SYN without ACK is
+//! the client. A capture that starts mid-connection makes no attempt. An ICMP error quoting a
+//! SYN that is not in the capture creates the attempt from the quote.
+//!
+//! Memory is bounded: an attempt leaves the tracker `timeout` after its last SYN or answer
+//! (handed to a [`Sink`]); at most `max_in_flight` attempts are held, the oldest evicted and
+//! counted. A closed attempt leaves a small tombstone for `linger` so that a SYN retransmitted
+//! or an answer arriving after the timeout still joins it ([`Sink::late`]).
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::Serialize;
+
+use crate::anomaly::{Anomaly, AnomalyCounts, AnomalySet};
+use crate::capture::Timestamp;
+use crate::decode::{Checksum, IcmpKind, Observation, L4};
+use crate::flow::{Endpoint, SeqNumber};
+
+/// Tracker settings.
+#[derive(Clone, Copy, Debug)]
+pub struct TrackConfig {
+    /// How long to wait for an answer after the last SYN (nanoseconds).
+    pub timeout_ns: i64,
+    /// How long a closed attempt still absorbs late retransmissions and answers (nanoseconds).
+    pub linger_ns: i64,
+    /// Most attempts held at once; beyond it the oldest is closed early.
+    pub max_in_flight: usize,
+}
+
+impl Default for TrackConfig {
+    fn default() -> Self {
+        TrackConfig {
+            timeout_ns: 3_000_000_000,
+            // Linux gives up on connect() after 127 s (tcp_syn_retries = 6).
+            linger_ns: 130_000_000_000,
+            max_in_flight: 200_000,
+        }
+    }
+}
+
+/// The role of a packet in an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// SYN-ACK from the server side.
+    SynAck,
+    /// RST (with or without ACK) from the server side.
+    Rst,
+    /// Any other segment from the server side (bare ACK, data, FIN).
+    ServerOther,
+    /// ICMP/ICMPv6 destination unreachable quoting the SYN.
+    IcmpUnreachable,
+    /// ICMP/ICMPv6 time exceeded quoting the SYN.
+    IcmpTimeExceeded,
+    /// The client's ACK completing the handshake (or any later client segment without SYN/RST).
+    ClientAck,
+    /// A RST from the client.
+    ClientRst,
+}
+
+impl Role {
+    /// Whether the packet travelled towards the client (an answer).
+    pub fn is_answer(self) -> bool {
+        matches!(
+            self,
+            Role::SynAck | Role::Rst | Role::ServerOther | Role::IcmpUnreachable | Role::IcmpTimeExceeded
+        )
+    }
+}
+
+/// One packet of an attempt other than its SYNs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Event {
+    /// What it is.
+    pub role: Role,
+    /// Whether the client's stack would act on it (RFC 9293 §3.10.7.3 for segments;
+    /// Linux `tcp_v4_err`/`tcp_v6_err` for ICMP: the quoted sequence must be the ISN).
+    pub acceptable: bool,
+    /// Arrived after the attempt had been closed by the timeout.
+    pub late: bool,
+    /// The packet.
+    pub obs: Observation,
+}
+
+/// Why an attempt left the tracker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CloseReason {
+    /// `timeout` passed after its last SYN or answer.
+    Timeout,
+    /// The capture ended.
+    CaptureEnd,
+    /// Too many attempts in flight.
+    Evicted,
+    /// A SYN with a new ISN on the same 4-tuple.
+    PortReuse,
+}
+
+/// A connection attempt and everything seen of it.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    /// Order of creation, from 0.
+    pub id: u64,
+    /// The SYN's sender.
+    pub client: Endpoint,
+    /// The SYN's destination.
+    pub server: Endpoint,
+    /// The client's initial sequence number.
+    pub isn: SeqNumber,
+    /// Payload bytes carried by the SYN.
+    pub syn_payload: u32,
+    /// The first SYN, when the capture holds it (None: learned from an ICMP quote).
+    pub syn: Option<Observation>,
+    /// SYNs seen (duplicates of one frame count once).
+    pub syns: u32,
+    /// Times of the SYNs (the first 16).
+    pub syn_times: Vec<Timestamp>,
+    /// Everything else, in arrival order (the first 32).
+    pub events: Vec<Event>,
+    /// When it starts: the first SYN, or the first event when no SYN was seen.
+    pub start: Timestamp,
+    /// The last SYN.
+    pub last_syn: Timestamp,
+    /// When it was closed and why.
+    pub closed: (Timestamp, CloseReason),
+    /// Anomalies seen in it.
+    pub anomalies: AnomalySet,
+    deadline: Timestamp,
+}
+
+/// Most SYN times kept per attempt.
+pub const MAX_SYN_TIMES: usize = 16;
+/// Most events kept per attempt.
+pub const MAX_EVENTS: usize = 32;
+/// Two copies of the same packet closer than this are one frame captured twice.
+const DUPLICATE_NS: i64 = 1_000_000;
+
+/// What answered the SYN, as the client saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// An acceptable SYN-ACK came first.
+    Accepted,
+    /// An acceptable RST came first.
+    Refused,
+    /// An ICMP error the client acts on came first.
+    Unreachable,
+    /// Nothing the client would act on.
+    NoAnswer,
+}
+
+impl Outcome {
+    /// The kebab-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Refused => "refused",
+            Outcome::Unreachable => "unreachable",
+            Outcome::NoAnswer => "no-answer",
+        }
+    }
+}
+
+impl Attempt {
+    /// The first event the client acted on, which decides the outcome.
+    pub fn answer(&self) -> Option<&Event> {
+        self.events.iter().find(|e| e.acceptable && e.role.is_answer())
+    }
+}
+
+/// The outcome: the first acceptable answer decides (the client's stack acts on the first).
+pub fn outcome(a: &Attempt) -> Outcome {
+    match a.answer().map(|e| e.role) {
+        Some(Role::SynAck) => Outcome::Accepted,
+        Some(Role::Rst) => Outcome::Refused,
+        Some(Role::IcmpUnreachable | Role::IcmpTimeExceeded) => Outcome::Unreachable,
+        _ => Outcome::NoAnswer,
+    }
+}
+
+/// Receives attempts as they leave the tracker.
+pub trait Sink {
+    /// An attempt is complete (for now: late events may still follow).
+    fn closed(&mut self, attempt: Attempt);
+    /// A SYN retransmission (`event` None) or a packet for attempt `id`, after it closed.
+    fn late(&mut self, id: u64, ts: Timestamp, event: Option<Event>);
+}
+
+/// Tracker counters for the report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TrackStats {
+    /// Attempts created.
+    pub attempts: u64,
+    /// Attempts closed early because of the in-flight cap.
+    pub evicted: u64,
+    /// Most attempts in flight at once.
+    pub peak_in_flight: u64,
+    /// RSTs that matched no attempt (mid-connection, or a SYN outside the capture).
+    pub unmatched_rst: u64,
+    /// ICMP errors quoting TCP that matched no attempt and were not about a SYN.
+    pub unmatched_icmp: u64,
+    /// Anomalies over the whole capture.
+    pub anomalies: AnomalyCounts,
+}
+
+type Key = (Endpoint, Endpoint);
+
+#[derive(Clone, Copy, Debug)]
+struct Tomb {
+    id: u64,
+    isn: SeqNumber,
+    syn_payload: u32,
+    server: Endpoint,
+}
+
+/// The attempt tracker.
+#[derive(Debug)]
+pub struct Tracker {
+    cfg: TrackConfig,
+    live: HashMap<Key, Attempt>,
+    queue: VecDeque<(Timestamp, Key, u64)>,
+    tombs: HashMap<Key, Tomb>,
+    tomb_queue: VecDeque<(Timestamp, Key, u64)>,
+    now: Timestamp,
+    next_id: u64,
+    stats: TrackStats,
+}
+
+impl Tracker {
+    /// A tracker with these settings.
+    pub fn new(cfg: TrackConfig) -> Tracker {
+        Tracker {
+            cfg,
+            live: HashMap::new(),
+            queue: VecDeque::new(),
+            tombs: HashMap::new(),
+            tomb_queue: VecDeque::new(),
+            now: Timestamp(i64::MIN),
+            next_id: 0,
+            stats: TrackStats::default(),
+        }
+    }
+
+    /// Attempts currently in flight.
+    pub fn in_flight(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Feeds one observation.
+    pub fn observe(&mut self, o: &Observation, sink: &mut impl Sink) {
+        // Capture time only moves forward, so out-of-order timestamps cannot reopen the past.
+        if o.ts > self.now {
+            self.now = o.ts;
+            self.expire(sink);
+        }
+        match o.l4 {
+            L4::Tcp(t) => {
+                let src = Endpoint { ip: o.ip.src, port: t.src_port };
+                let dst = Endpoint { ip: o.ip.dst, port: t.dst_port };
+                if t.checksum == Checksum::Bad {
+                    self.stats.anomalies.bump(Anomaly::BadChecksum);
+                }
+                if t.flags.syn() && !t.flags.ack() && !t.flags.rst() {
+                    self.on_syn(src, dst, o, sink);
+                } else if self.live.contains_key(&(dst, src)) || self.tombs.contains_key(&(dst, src)) {
+                    // From the server side.
+                    let role = if t.flags.rst() {
+                        Role::Rst
+                    } else if t.flags.syn() {
+                        Role::SynAck
+                    } else {
+                        Role::ServerOther
+                    };
+                    self.on_event((dst, src), role, o, sink);
+                } else if self.live.contains_key(&(src, dst)) || self.tombs.contains_key(&(src, dst)) {
+                    let role = if t.flags.rst() { Role::ClientRst } else { Role::ClientAck };
+                    self.on_event((src, dst), role, o, sink);
+                } else if t.flags.rst() {
+                    self.stats.unmatched_rst += 1;
+                }
+            }
+            L4::IcmpError(e) => {
+                let key = (e.quote.src, e.quote.dst);
+                let role = match e.kind {
+                    IcmpKind::Unreachable => Role::IcmpUnreachable,
+                    IcmpKind::TimeExceeded => Role::IcmpTimeExceeded,
+                };
+                if self.live.contains_key(&key) || self.tombs.contains_key(&key) {
+                    self.on_event(key, role, o, sink);
+                } else if e.quote.flags.is_none_or(|f| f.syn() && !f.ack()) && e.quote.seq.is_some() {
+                    // The SYN is not in the capture, but the quote names it (RFC 792 quotes at
+                    // least the ports and the sequence number).
+                    let isn = e.quote.seq.unwrap_or_default();
+                    let id = self.create(key, isn, 0, None, o.ts, sink);
+                    let _ = id;
+                    self.on_event(key, role, o, sink);
+                } else {
+                    self.stats.unmatched_icmp += 1;
+                }
+            }
+        }
+    }
+
+    /// Closes every attempt (the capture ended) and returns the counters.
+    pub fn finish(mut self, sink: &mut impl Sink) -> TrackStats {
+        let mut rest: Vec<Attempt> = self.live.drain().map(|(_, a)| a).collect();
+        rest.sort_by_key(|a| a.id);
+        for mut a in rest {
+            a.closed = (self.now.max(a.start), CloseReason::CaptureEnd);
+            sink.closed(a);
+        }
+        self.stats
+    }
+
+    fn on_syn(&mut self, client: Endpoint, server: Endpoint, o: &Observation, sink: &mut impl Sink) {
+        let L4::Tcp(t) = o.l4 else { return };
+        let key = (client, server);
+        if let Some(a) = self.live.get_mut(&key) {
+            if a.isn == t.seq {
+                if a.syn.is_none() {
+                    // Learned from an ICMP quote first; now the SYN itself.
+                    a.syn = Some(*o);
+                    a.syn_payload = t.payload_len;
+                }
+                if a.syn_times.last().is_some_and(|last| (o.ts.0 - last.0).abs() < DUPLICATE_NS) {
+                    a.anomalies.insert(Anomaly::DuplicateFrame);
+                    self.stats.anomalies.bump(Anomaly::DuplicateFrame);
+                    return;
+                }
+                a.syns += 1;
+                if a.syn_times.len() < MAX_SYN_TIMES {
+                    a.syn_times.push(o.ts);
+                }
+                a.last_syn = a.last_syn.max(o.ts);
+                let deadline = self.now.plus_nanos(self.cfg.timeout_ns);
+                if deadline > a.deadline {
+                    a.deadline = deadline;
+                    self.queue.push_back((deadline, key, a.id));
+                }
+                return;
+            }
+            // Port reuse: a new ISN on the same 4-tuple closes the old attempt.
+            if let Some(mut old) = self.live.remove(&key) {
+                old.anomalies.insert(Anomaly::PortReuse);
+                self.stats.anomalies.bump(Anomaly::PortReuse);
+                old.closed = (o.ts, CloseReason::PortReuse);
+                self.close(key, old, sink);
+            }
+        } else if let Some(tomb) = self.tombs.get(&key) {
+            if tomb.isn == t.seq {
+                let id = tomb.id;
+                self.stats.anomalies.bump(Anomaly::SynAfterTimeout);
+                sink.late(id, o.ts, None);
+                return;
+            }
+        }
+        if t.payload_len > 0 {
+            self.stats.anomalies.bump(Anomaly::SynWithData);
+        }
+        let id = self.create(key, t.seq, t.payload_len, Some(*o), o.ts, sink);
+        if let Some(a) = self.live.get_mut(&key) {
+            debug_assert_eq!(a.id, id);
+            if t.payload_len > 0 {
+                a.anomalies.insert(Anomaly::SynWithData);
+            }
+            if t.checksum == Checksum::Bad {
+                a.anomalies.insert(Anomaly::BadChecksum);
+            }
+        }
+    }
+
+    fn create(
+        &mut self,
+        key: Key,
+        isn: SeqNumber,
+        syn_payload: u32,
+        syn: Option<Observation>,
+        ts: Timestamp,
+        sink: &mut impl Sink,
+    ) -> u64 {
+        while self.live.len() >= self.cfg.max_in_flight.max(1) {
+            self.evict_oldest(sink);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.stats.attempts += 1;
+        let deadline = self.now.max(ts).plus_nanos(self.cfg.timeout_ns);
+        let a = Attempt {
+            id,
+            client: key.0,
+            server: key.1,
+            isn,
+            syn_payload,
+            syns: u32::from(syn.is_some()),
+            syn_times: syn.iter().map(|s| s.ts).collect(),
+            syn,
+            events: Vec::new(),
+            start: ts,
+            last_syn: ts,
+            closed: (ts, CloseReason::Timeout),
+            anomalies: AnomalySet::default(),
+            deadline,
+        };
+        self.tombs.remove(&key);
+        self.live.insert(key, a);
+        self.queue.push_back((deadline, key, id));
+        self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.live.len() as u64);
+        id
+    }
+
+    fn on_event(&mut self, key: Key, role: Role, o: &Observation, sink: &mut impl Sink) {
+        if let Some(a) = self.live.get_mut(&key) {
+            let (acceptable, anomaly) = judge(role, a.isn, a.syn_payload, a.server, o);
+            if let Some(an) = anomaly {
+                a.anomalies.insert(an);
+                self.stats.anomalies.bump(an);
+            }
+            if a.events.iter().rev().take(4).any(|e| is_duplicate(e, role, o)) {
+                a.anomalies.insert(Anomaly::DuplicateFrame);
+                self.stats.anomalies.bump(Anomaly::DuplicateFrame);
+                return;
+            }
+            if o.ts < a.start {
+                a.anomalies.insert(Anomaly::AnswerBeforeSyn);
+                self.stats.anomalies.bump(Anomaly::AnswerBeforeSyn);
+            }
+            // After the handshake, one client ACK and one server segment are enough to show it
+            // went on; later data is not the attempt's business (RSTs still are).
+            if matches!(role, Role::ClientAck | Role::ServerOther)
+                && a.events.iter().any(|e| e.role == role)
+                && a.answer().is_some()
+            {
+                return;
+            }
+            if a.events.len() >= MAX_EVENTS {
+                a.anomalies.insert(Anomaly::EventsCapped);
+                self.stats.anomalies.bump(Anomaly::EventsCapped);
+                return;
+            }
+            a.events.push(Event { role, acceptable, late: false, obs: *o });
+            // Answers (not data after the handshake) keep the attempt open a little longer,
+            // so that a RST followed by a SYN-ACK (an injection race) is seen whole.
+            if matches!(role, Role::SynAck | Role::Rst | Role::IcmpUnreachable | Role::IcmpTimeExceeded) {
+                let deadline = self.now.plus_nanos(self.cfg.timeout_ns);
+                if deadline > a.deadline {
+                    a.deadline = deadline;
+                    self.queue.push_back((deadline, key, a.id));
+                }
+            }
+        } else if let Some(t) = self.tombs.get(&key).copied() {
+            if !matches!(role, Role::SynAck | Role::Rst | Role::IcmpUnreachable | Role::IcmpTimeExceeded) {
+                return;
+            }
+            let (acceptable, anomaly) = judge(role, t.isn, t.syn_payload, t.server, o);
+            if let Some(an) = anomaly {
+                self.stats.anomalies.bump(an);
+            }
+            self.stats.anomalies.bump(Anomaly::LateAnswer);
+            sink.late(t.id, o.ts, Some(Event { role, acceptable, late: true, obs: *o }));
+        }
+    }
+
+    fn expire(&mut self, sink: &mut impl Sink) {
+        while let Some(&(deadline, key, id)) = self.queue.front() {
+            if deadline > self.now {
+                break;
+            }
+            self.queue.pop_front();
+            let due = self.live.get(&key).is_some_and(|a| a.id == id && a.deadline <= self.now);
+            if due {
+                if let Some(mut a) = self.live.remove(&key) {
+                    a.closed = (a.deadline, CloseReason::Timeout);
+                    self.close(key, a, sink);
+                }
+            }
+        }
+        while let Some(&(until, key, id)) = self.tomb_queue.front() {
+            if until > self.now {
+                break;
+            }
+            self.tomb_queue.pop_front();
+            if self.tombs.get(&key).is_some_and(|t| t.id == id) {
+                self.tombs.remove(&key);
+            }
+        }
+    }
+
+    fn evict_oldest(&mut self, sink: &mut impl Sink) {
+        while let Some((_, key, id)) = self.queue.pop_front() {
+            if self.live.get(&key).is_some_and(|a| a.id == id) {
+                if let Some(mut a) = self.live.remove(&key) {
+                    a.anomalies.insert(Anomaly::Evicted);
+                    self.stats.anomalies.bump(Anomaly::Evicted);
+                    self.stats.evicted += 1;
+                    a.closed = (self.now.max(a.start), CloseReason::Evicted);
+                    self.close(key, a, sink);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Hands the attempt to the sink and leaves a tombstone.
+    fn close(&mut self, key: Key, a: Attempt, sink: &mut impl Sink) {
+        // Tombstones are bounded like live attempts: drop the oldest beyond the cap.
+        while self.tombs.len() >= self.cfg.max_in_flight.max(1) {
+            match self.tomb_queue.pop_front() {
+                Some((_, k, id)) => {
+                    if self.tombs.get(&k).is_some_and(|t| t.id == id) {
+                        self.tombs.remove(&k);
+                    }
+                }
+                None => break,
+            }
+        }
+        let until = a.closed.0.plus_nanos(self.cfg.linger_ns);
+        self.tombs.insert(
+            key,
+            Tomb {
+                id: a.id,
+                isn: a.isn,
+                syn_payload: a.syn_payload,
+                server: a.server,
+            },
+        );
+        self.tomb_queue.push_back((until, key, a.id));
+        sink.closed(a);
+    }
+}
+
+/// Would the client act on this packet? (RFC 9293 §3.10.7.3, and Linux for ICMP.)
+fn judge(role: Role, isn: SeqNumber, syn_payload: u32, server: Endpoint, o: &Observation) -> (bool, Option<Anomaly>) {
+    match (role, o.l4) {
+        // SYN-SENT, first check: an ACK must satisfy SND.UNA < SEG.ACK =< SND.NXT, else the
+        // segment is dropped (RST) or answered with a RST (SYN-ACK).
+        (Role::SynAck, L4::Tcp(t)) => {
+            if t.ack.acks_syn(isn, syn_payload) {
+                (true, None)
+            } else {
+                (false, Some(Anomaly::SynAckBadAck))
+            }
+        }
+        // Second check: a RST is acceptable only with an acceptable ACK; "if no ACK, drop the
+        // segment and return".
+        (Role::Rst, L4::Tcp(t)) => {
+            if !t.flags.ack() {
+                (false, Some(Anomaly::RstNoAck))
+            } else if !t.ack.acks_syn(isn, syn_payload) {
+                (false, Some(Anomaly::RstBadAck))
+            } else if t.payload_len > 0 {
+                (true, Some(Anomaly::RstWithPayload))
+            } else {
+                (true, None)
+            }
+        }
+        (Role::ServerOther, _) => (false, Some(Anomaly::ServerUnexpectedSegment)),
+        // Linux tcp_v4_err/tcp_v6_err: the quoted sequence number must lie in
+        // [SND.UNA, SND.NXT]; "fragmentation needed" (ICMPv4 3/4) only lowers the path MTU.
+        (Role::IcmpUnreachable | Role::IcmpTimeExceeded, L4::IcmpError(e)) => {
+            if !e.v6 && e.kind == IcmpKind::Unreachable && e.code == 4 {
+                return (false, Some(Anomaly::IcmpFragNeeded));
+            }
+            let _ = server;
+            match e.quote.seq {
+                None => (false, Some(Anomaly::IcmpQuoteNoSeq)),
+                Some(seq) => {
+                    let d = seq.diff(isn);
+                    if d >= 0 && i64::from(d) <= 1 + i64::from(syn_payload) {
+                        (true, None)
+                    } else {
+                        (false, Some(Anomaly::IcmpSeqMismatch))
+                    }
+                }
+            }
+        }
+        (Role::ClientAck | Role::ClientRst, _) => (false, None),
+        _ => (false, None),
+    }
+}
+
+/// The same packet captured twice (e.g. on two interfaces, or plain and encapsulated).
+fn is_duplicate(e: &Event, role: Role, o: &Observation) -> bool {
+    if e.role != role || (e.obs.ts.0 - o.ts.0).abs() >= DUPLICATE_NS {
+        return false;
+    }
+    match (e.obs.l4, o.l4) {
+        (L4::Tcp(a), L4::Tcp(b)) => a.seq == b.seq && a.ack == b.ack && a.flags == b.flags && e.obs.ip.ip_id == o.ip.ip_id,
+        (L4::IcmpError(a), L4::IcmpError(b)) => a == b && e.obs.ip.src == o.ip.src,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{Frame, LinkType};
+    use crate::decode::decode;
+    use crate::testutil::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[derive(Default)]
+    struct Collect {
+        closed: Vec<Attempt>,
+        late: Vec<(u64, Option<Event>)>,
+    }
+    impl Sink for Collect {
+        fn closed(&mut self, a: Attempt) {
+            self.closed.push(a);
+        }
+        fn late(&mut self, id: u64, _ts: Timestamp, e: Option<Event>) {
+            self.late.push((id, e));
+        }
+    }
+
+    fn run(packets: &[(f64, Vec<u8>)]) -> Collect {
+        let mut t = Tracker::new(TrackConfig::default());
+        let mut c = Collect::default();
+        for (secs, bytes) in packets {
+            let f = Frame {
+                ts: Timestamp((secs * 1e9) as i64),
+                link: LinkType::ETHERNET,
+                data: bytes,
+                orig_len: bytes.len() as u32,
+            };
+            let o = decode(&f).expect("decodes");
+            t.observe(&o, &mut c);
+        }
+        t.finish(&mut c);
+        c.closed.sort_by_key(|a| a.id);
+        c
+    }
+
+    fn syn() -> Tcp {
+        Tcp::syn(Ipv4Addr::from(C4), 40000, Ipv4Addr::from(S4), 80, 1000)
+    }
+
+    #[test]
+    fn syn_sent_synack_accepted() {
+        let s = syn();
+        let c = run(&[(0.0, s.frame()), (0.01, Tcp::synack_to(&s, 5).frame())]);
+        assert_eq!(c.closed.len(), 1);
+        assert_eq!(outcome(&c.closed[0]), Outcome::Accepted);
+    }
+
+    #[test]
+    fn syn_sent_rst_ack_refused() {
+        let s = syn();
+        let c = run(&[(0.0, s.frame()), (0.01, Tcp::rst_to(&s).frame())]);
+        assert_eq!(outcome(&c.closed[0]), Outcome::Refused);
+    }
+
+    #[test]
+    fn syn_sent_rst_bad_ack_is_ignored_then_timeout() {
+        let s = syn();
+        let mut r = Tcp::rst_to(&s);
+        r.ack = Some(1000); // acks the ISN itself, like a forged RST
+        let c = run(&[(0.0, s.frame()), (0.01, r.frame()), (10.0, syn_other_flow())]);
+        let a = &c.closed[0];
+        assert_eq!(outcome(a), Outcome::NoAnswer);
+        assert_eq!(a.events.len(), 1);
+        assert!(!a.events[0].acceptable);
+        assert!(a.anomalies.contains(Anomaly::RstBadAck));
+        assert_eq!(a.closed.1, CloseReason::Timeout);
+    }
+
+    fn syn_other_flow() -> Vec<u8> {
+        Tcp::syn(Ipv4Addr::from(C4), 41000, Ipv4Addr::from(S4), 81, 1).frame()
+    }
+
+    #[test]
+    fn syn_sent_rst_no_ack_is_ignored() {
+        let s = syn();
+        let mut r = Tcp::rst_to(&s);
+        r.ack = None;
+        let c = run(&[(0.0, s.frame()), (0.01, r.frame())]);
+        assert_eq!(outcome(&c.closed[0]), Outcome::NoAnswer);
+        assert!(c.closed[0].anomalies.contains(Anomaly::RstNoAck));
+    }
+
+    #[test]
+    fn syn_sent_forged_rst_then_synack_keeps_both_in_order() {
+        let s = syn();
+        let c = run(&[
+            (0.0, s.frame()),
+            (0.001, Tcp::rst_to(&s).ttl(63).frame()),
+            (0.05, Tcp::synack_to(&s, 9).ttl(61).frame()),
+        ]);
+        let a = &c.closed[0];
+        assert_eq!(outcome(a), Outcome::Refused);
+        assert_eq!(a.events.iter().map(|e| e.role).collect::<Vec<_>>(), vec![Role::Rst, Role::SynAck]);
+    }
+
+    #[test]
+    fn syn_retransmissions_join_and_duplicates_count_once() {
+        let s = syn();
+        let c = run(&[(0.0, s.frame()), (0.0002, s.frame()), (1.0, s.frame()), (3.0, s.frame())]);
+        assert_eq!(c.closed.len(), 1);
+        let a = &c.closed[0];
+        assert_eq!(a.syns, 3);
+        assert!(a.anomalies.contains(Anomaly::DuplicateFrame));
+        assert_eq!(outcome(a), Outcome::NoAnswer);
+        assert_eq!(a.closed.1, CloseReason::CaptureEnd);
+    }
+
+    #[test]
+    fn syn_retransmitted_after_timeout_joins_closed_attempt() {
+        let s = syn();
+        let c = run(&[(0.0, s.frame()), (7.0, s.frame())]);
+        assert_eq!(c.closed.len(), 1);
+        assert_eq!(c.late.len(), 1);
+        assert_eq!(c.late[0].0, c.closed[0].id);
+    }
+
+    #[test]
+    fn port_reuse_with_new_isn_is_new_attempt() {
+        let s = syn();
+        let mut s2 = syn();
+        s2.seq = 777_777;
+        let c = run(&[(0.0, s.frame()), (0.5, s2.frame()), (0.51, Tcp::rst_to(&s2).frame())]);
+        assert_eq!(c.closed.len(), 2);
+        assert_eq!(outcome(&c.closed[0]), Outcome::NoAnswer);
+        assert_eq!(c.closed[0].closed.1, CloseReason::PortReuse);
+        assert_eq!(outcome(&c.closed[1]), Outcome::Refused);
+    }
+
+    #[test]
+    fn icmp_quoting_unseen_syn_creates_attempt() {
+        let s = syn();
+        let icmp = icmp4_unreach(R4, C4, 13, &s.ip_bytes(), 63);
+        let c = run(&[(0.0, icmp)]);
+        assert_eq!(c.closed.len(), 1);
+        let a = &c.closed[0];
+        assert!(a.syn.is_none());
+        assert_eq!(a.isn, SeqNumber(1000));
+        assert_eq!(outcome(a), Outcome::Unreachable);
+    }
+
+    #[test]
+    fn icmp_frag_needed_is_not_a_refusal() {
+        let s = syn();
+        let icmp = icmp4_unreach(R4, C4, 4, &s.ip_bytes(), 63);
+        let c = run(&[(0.0, s.frame()), (0.01, icmp)]);
+        assert_eq!(outcome(&c.closed[0]), Outcome::NoAnswer);
+    }
+
+    #[test]
+    fn midstream_capture_makes_no_attempt() {
+        let s = syn();
+        let c = run(&[(0.0, Tcp::synack_to(&s, 5).frame()), (0.1, Tcp::rst_to(&s).frame())]);
+        assert!(c.closed.is_empty());
+    }
+
+    #[test]
+    fn loopback_one_address_direction_from_flags() {
+        let lo = Ipv6Addr::LOCALHOST;
+        let s = Tcp::syn(lo, 50000, lo, 6379, 42);
+        let c = run(&[(0.0, s.frame()), (0.001, Tcp::rst_to(&s).frame())]);
+        assert_eq!(c.closed.len(), 1);
+        assert_eq!(c.closed[0].client.port, 50000);
+        assert_eq!(outcome(&c.closed[0]), Outcome::Refused);
+    }
+
+    #[test]
+    fn cap_evicts_oldest_and_counts() {
+        let mut t = Tracker::new(TrackConfig { max_in_flight: 2, ..TrackConfig::default() });
+        let mut c = Collect::default();
+        for i in 0..5u16 {
+            let f = Tcp::syn(Ipv4Addr::from(C4), 1000 + i, Ipv4Addr::from(S4), 80, 1).frame();
+            let fr = Frame { ts: Timestamp(i64::from(i)), link: LinkType::ETHERNET, data: &f, orig_len: f.len() as u32 };
+            t.observe(&decode(&fr).unwrap(), &mut c);
+            assert!(t.in_flight() <= 2);
+        }
+        let stats = t.finish(&mut c);
+        assert_eq!(stats.evicted, 3);
+        assert_eq!(c.closed.len(), 5);
+    }
+}

@@ -75,7 +75,11 @@ impl AnomalySet {
     }
     /// The names it holds, in declaration order.
     pub fn names(self) -> Vec<&'static str> {
-        Anomaly::ALL.iter().filter(|a| self.contains(**a)).map(|a| a.name()).collect()
+        Anomaly::ALL
+            .iter()
+            .filter(|a| self.contains(**a))
+            .map(|a| a.name())
+            .collect()
     }
 }
 

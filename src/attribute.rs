@@ -188,7 +188,11 @@ impl HostBaseline {
 
     fn describe_hops(&self) -> String {
         match self.hops {
-            Some((lo, hi)) if lo == hi => format!("{lo} hops (TTL {} from initial {})", self.initial_ttl.unwrap_or(0) - lo, self.initial_ttl.unwrap_or(0)),
+            Some((lo, hi)) if lo == hi => format!(
+                "{lo} hops (TTL {} from initial {})",
+                self.initial_ttl.unwrap_or(0) - lo,
+                self.initial_ttl.unwrap_or(0)
+            ),
             Some((lo, hi)) => format!("{lo}-{hi} hops"),
             None => "unknown".into(),
         }
@@ -246,7 +250,13 @@ impl Baselines {
     pub fn observe_attempt(&mut self, a: &Attempt) {
         if let Some(e) = a.answer() {
             if e.role == Role::SynAck {
-                let sent = a.syn_times.iter().filter(|t| **t <= e.obs.ts).max().copied().unwrap_or(a.start);
+                let sent = a
+                    .syn_times
+                    .iter()
+                    .filter(|t| **t <= e.obs.ts)
+                    .max()
+                    .copied()
+                    .unwrap_or(a.start);
                 let rtt = e.obs.ts.millis_since(sent);
                 if rtt >= 0.0 {
                     if let Some(h) = self.hosts.get_mut(&a.server.ip) {
@@ -322,11 +332,11 @@ fn forged_rst_evidence(a: &Attempt, host: Option<&HostBaseline>, evidence: &mut 
     // Race (Weaver, Sommer, Paxson, "Detecting Forged TCP Reset Packets", NDSS 2009): a RST
     // followed by a SYN-ACK or data for the same attempt. The real server cannot have sent both.
     let first_rst = rsts[0];
-    if let Some(later) = a
-        .events
-        .iter()
-        .find(|e| e.obs.ts >= first_rst.obs.ts && matches!(e.role, Role::SynAck | Role::ServerOther) && e.obs.ip.src == a.server.ip)
-    {
+    if let Some(later) = a.events.iter().find(|e| {
+        e.obs.ts >= first_rst.obs.ts
+            && matches!(e.role, Role::SynAck | Role::ServerOther)
+            && e.obs.ip.src == a.server.ip
+    }) {
         forged = true;
         evidence.push(ev(
             "rst_then_synack",
@@ -334,7 +344,11 @@ fn forged_rst_evidence(a: &Attempt, host: Option<&HostBaseline>, evidence: &mut 
                 "RST (TTL {}) at +{:.1} ms, then {} (TTL {}) at +{:.1} ms",
                 first_rst.obs.ip.ttl,
                 first_rst.obs.ts.millis_since(a.start),
-                if later.role == Role::SynAck { "SYN-ACK" } else { "a segment" },
+                if later.role == Role::SynAck {
+                    "SYN-ACK"
+                } else {
+                    "a segment"
+                },
                 later.obs.ip.ttl,
                 later.obs.ts.millis_since(a.start)
             ),
@@ -351,7 +365,7 @@ fn forged_rst_evidence(a: &Attempt, host: Option<&HostBaseline>, evidence: &mut 
                 evidence.push(ev(
                     "rst_ignored_by_client",
                     format!("RST with {}", odd.join(", ")),
-                    Some(format!("a genuine RST for this SYN acks ISN+1 = {}", a.isn.add(1).0)),
+                    Some(format!("a genuine RST for this SYN acks ISN+1 = {}", a.isn.plus(1).0)),
                     "the client's stack discards this RST (RFC 9293 §3.10.7.3); it bears the marks of a forged RST",
                 ));
             }
@@ -381,7 +395,7 @@ fn odd_rst_fields(t: &TcpInfo, a: &Attempt) -> Vec<String> {
     if !t.flags.ack() {
         odd.push("no ACK flag".to_string());
     } else if !t.ack.acks_syn(a.isn, a.syn_payload) {
-        odd.push(format!("ack {} (not ISN+1 = {})", t.ack.0, a.isn.add(1).0));
+        odd.push(format!("ack {} (not ISN+1 = {})", t.ack.0, a.isn.plus(1).0));
     }
     if t.window != 0 {
         odd.push(format!("window {}", t.window));
@@ -419,9 +433,17 @@ fn rst_facts(a: &Attempt, rst: &Event, host: Option<&HostBaseline>, evidence: &[
         }
         None => (None, false),
     };
-    let sent = a.syn_times.iter().filter(|s| **s <= rst.obs.ts).max().copied().unwrap_or(a.start);
+    let sent = a
+        .syn_times
+        .iter()
+        .filter(|s| **s <= rst.obs.ts)
+        .max()
+        .copied()
+        .unwrap_or(a.start);
     let rtt = rst.obs.ts.millis_since(sent);
-    let too_fast = host.and_then(|h| h.min_rtt_ms).is_some_and(|m| m > 1.0 && rtt < m * 0.5);
+    let too_fast = host
+        .and_then(|h| h.min_rtt_ms)
+        .is_some_and(|m| m > 1.0 && rtt < m * 0.5);
     let mut odd = odd_rst_fields(&t, a);
     // An acceptable RST has the ACK right by definition; keep only the other oddities.
     odd.retain(|s| !s.starts_with("ack ") && s != "no ACK flag");
@@ -455,9 +477,18 @@ fn decide_rst(a: &Attempt, rst: &Event, host: Option<&HostBaseline>, mut evidenc
     use std::cmp::Ordering::*;
     let f = rst_facts(a, rst, host, &evidence);
     let d = hops(rst.obs.ip.ttl);
-    let observed_hops = format!("{d} hops (TTL {} from initial {})", rst.obs.ip.ttl, initial_ttl(rst.obs.ip.ttl));
+    let observed_hops = format!(
+        "{d} hops (TTL {} from initial {})",
+        rst.obs.ip.ttl,
+        initial_ttl(rst.obs.ip.ttl)
+    );
     if rst.obs.ip.src != a.server.ip {
-        evidence.push(ev("rst_sender", rst.obs.ip.src.to_string(), Some(a.server.ip.to_string()), "the RST's source address is not the server's"));
+        evidence.push(ev(
+            "rst_sender",
+            rst.obs.ip.src.to_string(),
+            Some(a.server.ip.to_string()),
+            "the RST's source address is not the server's",
+        ));
     }
     match (f.hop_cmp, host) {
         (Some(Less), Some(h)) => evidence.push(ev(
@@ -497,7 +528,8 @@ fn decide_rst(a: &Attempt, rst: &Event, host: Option<&HostBaseline>, mut evidenc
         evidence.push(ev(
             "rst_faster_than_rtt",
             format!("{:.2} ms after the SYN", rst.obs.ts.millis_since(a.start)),
-            host.and_then(|h| h.min_rtt_ms).map(|m| format!("server's fastest SYN-ACK: {m:.2} ms")),
+            host.and_then(|h| h.min_rtt_ms)
+                .map(|m| format!("server's fastest SYN-ACK: {m:.2} ms")),
             "answered faster than the server can: something nearer answered",
         ));
     }
@@ -603,19 +635,32 @@ fn decide_icmp(a: &Attempt, e: &Event, host: Option<&HostBaseline>, mut evidence
     };
     let sender = e.obs.ip.src;
     let from_server = sender == a.server.ip;
-    let sent = a.syn_times.iter().filter(|s| **s <= e.obs.ts).max().copied().unwrap_or(a.start);
+    let sent = a
+        .syn_times
+        .iter()
+        .filter(|s| **s <= e.obs.ts)
+        .max()
+        .copied()
+        .unwrap_or(a.start);
     let delay_ms = e.obs.ts.millis_since(sent);
     let name = icmp_name(&icmp);
     evidence.push(ev(
         "icmp_type",
-        format!("{name} (type {} code {}) from {sender}, {delay_ms:.1} ms after the SYN", icmp.icmp_type, icmp.code),
+        format!(
+            "{name} (type {} code {}) from {sender}, {delay_ms:.1} ms after the SYN",
+            icmp.icmp_type, icmp.code
+        ),
         None,
         icmp_meaning(&icmp),
     ));
     evidence.push(ev(
         "icmp_sender",
         format!("{sender}, {} hops away", hops(e.obs.ip.ttl)),
-        Some(format!("destination {}{}", a.server.ip, host.map(|h| format!(", {}", h.describe_hops())).unwrap_or_default())),
+        Some(format!(
+            "destination {}{}",
+            a.server.ip,
+            host.map(|h| format!(", {}", h.describe_hops())).unwrap_or_default()
+        )),
         if from_server {
             "sent by the destination itself"
         } else {
@@ -653,15 +698,29 @@ fn decide_icmp(a: &Attempt, e: &Event, host: Option<&HostBaseline>, mut evidence
 }
 
 /// Decision table for an attempt that got no answer the client acted on.
-fn decide_silence(a: &Attempt, b: &Baselines, host: Option<&HostBaseline>, forged: bool, mut evidence: Vec<Evidence>) -> Verdict {
+fn decide_silence(
+    a: &Attempt,
+    b: &Baselines,
+    host: Option<&HostBaseline>,
+    forged: bool,
+    mut evidence: Vec<Evidence>,
+) -> Verdict {
     let waited = a.closed.0.millis_since(a.start);
     evidence.push(ev(
         "silence",
-        format!("{} SYN(s) over {:.1} s, no answer the client would act on", a.syns, waited / 1000.0),
+        format!(
+            "{} SYN(s) over {:.1} s, no answer the client would act on",
+            a.syns,
+            waited / 1000.0
+        ),
         None,
         "a filter dropped the SYN (or the answer), or the host is down",
     ));
-    let ignored: Vec<&Event> = a.events.iter().filter(|e| e.role.is_answer() && !e.acceptable).collect();
+    let ignored: Vec<&Event> = a
+        .events
+        .iter()
+        .filter(|e| e.role.is_answer() && !e.acceptable)
+        .collect();
     if !ignored.is_empty() {
         evidence.push(ev(
             "ignored_answers",
@@ -674,31 +733,61 @@ fn decide_silence(a: &Attempt, b: &Baselines, host: Option<&HostBaseline>, forge
         if !h.open_ports.is_empty() {
             evidence.push(ev(
                 "host_alive",
-                format!("{} answered SYN-ACK on port(s) {:?} in this capture", a.server.ip, h.open_ports),
+                format!(
+                    "{} answered SYN-ACK on port(s) {:?} in this capture",
+                    a.server.ip, h.open_ports
+                ),
                 None,
                 "the host is up: a filter drops SYNs to this port",
             ));
         } else {
-            evidence.push(ev("host_alive", format!("{} sent other packets in this capture", a.server.ip), None, "the host is up"));
+            evidence.push(ev(
+                "host_alive",
+                format!("{} sent other packets in this capture", a.server.ip),
+                None,
+                "the host is up",
+            ));
         }
     }
     let _ = b;
     let (verdict, confidence, explanation) = match (a.syns, host.is_some(), forged) {
         // Forged RSTs the client ignored, then nothing: a middlebox interferes.
-        (_, _, true) => (VerdictKind::PathFirewall, Confidence::Medium, "a device on the path injected RSTs the client ignored, and no real answer came".to_string()),
+        (_, _, true) => (
+            VerdictKind::PathFirewall,
+            Confidence::Medium,
+            "a device on the path injected RSTs the client ignored, and no real answer came".to_string(),
+        ),
         // The host answers on other ports: it is up, so a filter dropped this SYN.
-        (_, true, _) => (VerdictKind::FilteredOrDown, Confidence::High, format!("no answer; {} is up (it answered other packets), so a filter drops SYNs to port {}", a.server.ip, a.server.port)),
+        (_, true, _) => (
+            VerdictKind::FilteredOrDown,
+            Confidence::High,
+            format!(
+                "no answer; {} is up (it answered other packets), so a filter drops SYNs to port {}",
+                a.server.ip, a.server.port
+            ),
+        ),
         // Retransmitted SYNs, no answer: a drop rule or a dead host; the wire cannot say which.
-        (n, false, _) if n >= 2 => (VerdictKind::FilteredOrDown, Confidence::Medium, format!("no answer to {n} SYNs: a filter drops them or the host is down")),
+        (n, false, _) if n >= 2 => (
+            VerdictKind::FilteredOrDown,
+            Confidence::Medium,
+            format!("no answer to {n} SYNs: a filter drops them or the host is down"),
+        ),
         // One SYN, then the capture ended: too early to say much.
-        _ => (VerdictKind::FilteredOrDown, Confidence::Low, "no answer to a single SYN before the capture or the timeout ended".to_string()),
+        _ => (
+            VerdictKind::FilteredOrDown,
+            Confidence::Low,
+            "no answer to a single SYN before the capture or the timeout ended".to_string(),
+        ),
     };
     if host.is_none() {
         evidence.push(ev(
             "no_baseline",
             format!("no packet from {} in the capture", a.server.ip),
             None,
-            format!("to tell a drop from a dead host, ping {} or try another port of it while capturing", a.server.ip),
+            format!(
+                "to tell a drop from a dead host, ping {} or try another port of it while capturing",
+                a.server.ip
+            ),
         ));
     }
     Verdict {
@@ -768,7 +857,9 @@ pub fn icmp_name(i: &IcmpError) -> &'static str {
 
 fn icmp_meaning(i: &IcmpError) -> &'static str {
     match icmp_class(i) {
-        IcmpClass::PortUnreachable => "TCP stacks answer closed ports with RST: an ICMP port unreachable for TCP comes from a REJECT rule",
+        IcmpClass::PortUnreachable => {
+            "TCP stacks answer closed ports with RST: an ICMP port unreachable for TCP comes from a REJECT rule"
+        }
         IcmpClass::Prohibited => "a packet filter rejected the SYN (RFC 1812 §5.2.7.1, RFC 4443 §3.1)",
         IcmpClass::HostUnreachable => "the last router could not deliver to the host (or a REJECT rule says so)",
         IcmpClass::NetUnreachable => "a router has no route to the destination network",
@@ -851,7 +942,11 @@ pub fn capture_hints(attempts: &[(&Attempt, &Verdict)], b: &Baselines) -> Vec<St
             e.1 += 1;
         }
     }
-    let failing: Vec<&IpAddr> = by_dest.iter().filter(|(_, (ok, bad))| *ok == 0 && *bad > 0).map(|(ip, _)| ip).collect();
+    let failing: Vec<&IpAddr> = by_dest
+        .iter()
+        .filter(|(_, (ok, bad))| *ok == 0 && *bad > 0)
+        .map(|(ip, _)| ip)
+        .collect();
     let working = by_dest.values().filter(|(ok, _)| *ok > 0).count();
     if !failing.is_empty() && working > 0 && failing.len() <= 3 {
         let mut names: Vec<String> = failing.iter().map(|ip| ip.to_string()).collect();
@@ -887,7 +982,10 @@ mod tests {
     #[test]
     fn browser_errors_follow_chromium() {
         assert_eq!(browser_error(Some("ECONNREFUSED")), Some("net::ERR_CONNECTION_REFUSED"));
-        assert_eq!(browser_error(Some("EHOSTUNREACH")), Some("net::ERR_ADDRESS_UNREACHABLE"));
+        assert_eq!(
+            browser_error(Some("EHOSTUNREACH")),
+            Some("net::ERR_ADDRESS_UNREACHABLE")
+        );
         assert_eq!(browser_error(Some("EACCES")), Some("net::ERR_NETWORK_ACCESS_DENIED"));
         assert_eq!(browser_error(Some("ETIMEDOUT")), Some("net::ERR_CONNECTION_TIMED_OUT"));
         assert_eq!(browser_error(None), None);

@@ -62,7 +62,10 @@ pub fn output(o: &OutputArgs) -> Output {
 
 pub fn analyze(a: &AnalyzeArgs) -> Result<Analyze, String> {
     if !(a.timeout.is_finite() && a.timeout > 0.0 && a.timeout <= 3600.0) {
-        return Err(format!("--timeout must be between 0 and 3600 seconds, got {}", a.timeout));
+        return Err(format!(
+            "--timeout must be between 0 and 3600 seconds, got {}",
+            a.timeout
+        ));
     }
     if a.max_attempts == 0 {
         return Err("--max-attempts must be at least 1".into());

@@ -11,8 +11,8 @@
 use std::net::IpAddr;
 
 use etherparse::{
-    ip_number, EtherType, Icmpv4Type, Icmpv6Type, LaxIpSlice, LaxNetSlice, LaxSlicedPacket,
-    LinkSlice, TcpOptionElement, TransportSlice,
+    ip_number, EtherType, Icmpv4Type, Icmpv6Type, LaxIpSlice, LaxNetSlice, LaxSlicedPacket, LinkSlice,
+    TcpOptionElement, TransportSlice,
 };
 use serde::Serialize;
 
@@ -408,10 +408,7 @@ fn observe(
         None => {
             return Err(if fragmented {
                 Skip::IpFragment
-            } else if ip_number == ip_number::TCP
-                || ip_number == ip_number::ICMP
-                || ip_number == ip_number::IPV6_ICMP
-            {
+            } else if ip_number == ip_number::TCP || ip_number == ip_number::ICMP || ip_number == ip_number::IPV6_ICMP {
                 Skip::Truncated
             } else {
                 Skip::OtherProtocol
@@ -588,7 +585,10 @@ pub(crate) mod tests {
         let mut mpls = v4[..12].to_vec();
         mpls.extend_from_slice(&[0x88, 0x47, 0, 0x01, 0x00, 64, 0, 0x02, 0x01, 64]);
         mpls.extend_from_slice(&v4[14..]);
-        assert!(matches!(decode(&frame(LinkType::ETHERNET, &mpls)).unwrap().l4, L4::Tcp(_)));
+        assert!(matches!(
+            decode(&frame(LinkType::ETHERNET, &mpls)).unwrap().l4,
+            L4::Tcp(_)
+        ));
     }
 
     #[test]
@@ -606,7 +606,13 @@ pub(crate) mod tests {
         let v6 = syn6(C6, 1, S6, 2, 3, 64);
         for pkt in [&syn, &icmp, &v6] {
             for len in 0..=pkt.len() {
-                for link in [LinkType::ETHERNET, LinkType::RAW, LinkType::LINUX_SLL, LinkType::LINUX_SLL2, LinkType::NULL] {
+                for link in [
+                    LinkType::ETHERNET,
+                    LinkType::RAW,
+                    LinkType::LINUX_SLL,
+                    LinkType::LINUX_SLL2,
+                    LinkType::NULL,
+                ] {
                     let f = Frame {
                         ts: Timestamp(0),
                         link,

@@ -31,7 +31,7 @@ pub struct SeqNumber(pub u32);
 
 impl SeqNumber {
     /// `self + n`, wrapping.
-    pub fn add(self, n: u32) -> SeqNumber {
+    pub fn plus(self, n: u32) -> SeqNumber {
         SeqNumber(self.0.wrapping_add(n))
     }
 
@@ -133,7 +133,7 @@ mod tests {
     #[test]
     fn seq_wraps() {
         let isn = SeqNumber(u32::MAX);
-        assert_eq!(isn.add(1), SeqNumber(0));
+        assert_eq!(isn.plus(1), SeqNumber(0));
         assert!(SeqNumber(0).acks_syn(isn, 0));
         assert!(!SeqNumber(u32::MAX).acks_syn(isn, 0));
         assert!(!SeqNumber(1).acks_syn(isn, 0));

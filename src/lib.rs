@@ -103,7 +103,7 @@ pub fn analyze(
         let mut streaming = Streaming {
             collector: &mut collector,
             baselines: &baselines,
-            on_closed: on_closed.as_deref_mut(),
+            on_closed,
         };
         tracker.finish(&mut streaming)
     };
@@ -119,7 +119,10 @@ pub fn analyze(
     for (_, a) in &attempts {
         baselines.observe_attempt(a);
     }
-    let verdicts: Vec<Verdict> = attempts.iter().map(|(_, a)| attribute::attribute(a, &baselines)).collect();
+    let verdicts: Vec<Verdict> = attempts
+        .iter()
+        .map(|(_, a)| attribute::attribute(a, &baselines))
+        .collect();
     let pairs: Vec<(&Attempt, &Verdict)> = attempts.iter().map(|(_, a)| a).zip(verdicts.iter()).collect();
     let hints = attribute::capture_hints(&pairs, &baselines);
     let records: Vec<AttemptRecord> = attempts
@@ -155,7 +158,9 @@ impl Collector {
     }
 
     fn late(&mut self, id: u64, ts: Timestamp, event: Option<Event>) {
-        let Some(Some((_, a))) = self.attempts.get_mut(id as usize) else { return };
+        let Some(Some((_, a))) = self.attempts.get_mut(id as usize) else {
+            return;
+        };
         match event {
             None => {
                 a.syns += 1;
@@ -320,7 +325,10 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>) -> Summary {
         }
     }
     for (d, v) in dests.iter_mut().zip(verdicts) {
-        d.verdict = v.into_iter().max_by_key(|(name, n)| (*n, std::cmp::Reverse(*name))).map(|(name, _)| name);
+        d.verdict = v
+            .into_iter()
+            .max_by_key(|(name, n)| (*n, std::cmp::Reverse(*name)))
+            .map(|(name, _)| name);
     }
     s.destinations = dests;
     s

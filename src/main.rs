@@ -24,7 +24,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // A closed pipe (`synrst … | head`) is not an error.
-            if e.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe) {
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            {
                 return ExitCode::SUCCESS;
             }
             eprintln!("synrst: {e:#}");
@@ -65,7 +67,8 @@ fn analyze(cfg: &config::Analyze) -> anyhow::Result<ExitCode> {
                 }
             }
         };
-        let on_closed: Option<&mut dyn FnMut(&synrst::model::AttemptRecord)> = if streaming { Some(&mut line) } else { None };
+        let on_closed: Option<&mut dyn FnMut(&synrst::model::AttemptRecord)> =
+            if streaming { Some(&mut line) } else { None };
         synrst::analyze(&cfg.analyze, on_closed)?
     };
     if let Some(e) = write_err {
@@ -73,8 +76,16 @@ fn analyze(cfg: &config::Analyze) -> anyhow::Result<ExitCode> {
     }
     for w in &report.capture.warnings {
         match w.offset {
-            Some(o) => eprintln!("synrst: warning: {} at byte {o}: {}", report::escape(&w.file), report::escape(&w.message)),
-            None => eprintln!("synrst: warning: {}: {}", report::escape(&w.file), report::escape(&w.message)),
+            Some(o) => eprintln!(
+                "synrst: warning: {} at byte {o}: {}",
+                report::escape(&w.file),
+                report::escape(&w.message)
+            ),
+            None => eprintln!(
+                "synrst: warning: {}: {}",
+                report::escape(&w.file),
+                report::escape(&w.message)
+            ),
         }
     }
     let opts = report::Options { all: cfg.output.all };

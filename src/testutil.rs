@@ -178,7 +178,11 @@ pub fn ether(src: IpAddr, ip: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(14 + ip.len());
     out.extend_from_slice(&dmac);
     out.extend_from_slice(&smac);
-    let et: u16 = if ip.first().map(|b| b >> 4) == Some(6) { 0x86dd } else { 0x0800 };
+    let et: u16 = if ip.first().map(|b| b >> 4) == Some(6) {
+        0x86dd
+    } else {
+        0x0800
+    };
     out.extend_from_slice(&et.to_be_bytes());
     out.extend_from_slice(ip);
     out
@@ -186,16 +190,27 @@ pub fn ether(src: IpAddr, ip: &[u8]) -> Vec<u8> {
 
 /// An ICMP (v4 or v6, by address family) error of `icmp_type`/`code` from `src` to `dst`,
 /// quoting `quoted` (an IP packet), as an Ethernet frame.
-pub fn icmp_error(src: impl Into<IpAddr>, dst: impl Into<IpAddr>, icmp_type: u8, code: u8, quoted: &[u8], ttl: u8) -> Vec<u8> {
+pub fn icmp_error(
+    src: impl Into<IpAddr>,
+    dst: impl Into<IpAddr>,
+    icmp_type: u8,
+    code: u8,
+    quoted: &[u8],
+    ttl: u8,
+) -> Vec<u8> {
     let (src, dst) = (src.into(), dst.into());
     let ip = ip_headers(src, dst, ttl, 0x4242, etherparse::ip_number::ICMP);
     let mut out = Vec::new();
     match ip {
-        IpHeaders::Ipv4(..) => PacketBuilder::ip(ip).icmpv4_raw(icmp_type, code, [0; 4]).write(&mut out, quoted),
+        IpHeaders::Ipv4(..) => PacketBuilder::ip(ip)
+            .icmpv4_raw(icmp_type, code, [0; 4])
+            .write(&mut out, quoted),
         IpHeaders::Ipv6(h, e) => {
             let mut h = h;
             h.next_header = etherparse::ip_number::IPV6_ICMP;
-            PacketBuilder::ip(IpHeaders::Ipv6(h, e)).icmpv6_raw(icmp_type, code, [0; 4]).write(&mut out, quoted)
+            PacketBuilder::ip(IpHeaders::Ipv6(h, e))
+                .icmpv6_raw(icmp_type, code, [0; 4])
+                .write(&mut out, quoted)
         }
     }
     .expect("write");
@@ -204,12 +219,16 @@ pub fn icmp_error(src: impl Into<IpAddr>, dst: impl Into<IpAddr>, icmp_type: u8,
 
 /// Ethernet IPv4 SYN (for decode tests).
 pub fn syn4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, seq: u32, ttl: u8) -> Vec<u8> {
-    Tcp::syn(Ipv4Addr::from(src), sport, Ipv4Addr::from(dst), dport, seq).ttl(ttl).frame()
+    Tcp::syn(Ipv4Addr::from(src), sport, Ipv4Addr::from(dst), dport, seq)
+        .ttl(ttl)
+        .frame()
 }
 
 /// Ethernet IPv6 SYN.
 pub fn syn6(src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16, seq: u32, hlim: u8) -> Vec<u8> {
-    Tcp::syn(Ipv6Addr::from(src), sport, Ipv6Addr::from(dst), dport, seq).ttl(hlim).frame()
+    Tcp::syn(Ipv6Addr::from(src), sport, Ipv6Addr::from(dst), dport, seq)
+        .ttl(hlim)
+        .frame()
 }
 
 /// Ethernet ICMPv4 type-3 error with `code` quoting `quoted`.

@@ -263,8 +263,14 @@ impl Tracker {
         }
         match o.l4 {
             L4::Tcp(t) => {
-                let src = Endpoint { ip: o.ip.src, port: t.src_port };
-                let dst = Endpoint { ip: o.ip.dst, port: t.dst_port };
+                let src = Endpoint {
+                    ip: o.ip.src,
+                    port: t.src_port,
+                };
+                let dst = Endpoint {
+                    ip: o.ip.dst,
+                    port: t.dst_port,
+                };
                 if t.checksum == Checksum::Bad {
                     self.stats.anomalies.bump(Anomaly::BadChecksum);
                 }
@@ -281,7 +287,11 @@ impl Tracker {
                     };
                     self.on_event((dst, src), role, o, sink);
                 } else if self.live.contains_key(&(src, dst)) || self.tombs.contains_key(&(src, dst)) {
-                    let role = if t.flags.rst() { Role::ClientRst } else { Role::ClientAck };
+                    let role = if t.flags.rst() {
+                        Role::ClientRst
+                    } else {
+                        Role::ClientAck
+                    };
                     self.on_event((src, dst), role, o, sink);
                 } else if t.flags.rst() {
                     self.stats.unmatched_rst += 1;
@@ -330,7 +340,10 @@ impl Tracker {
                     a.syn = Some(*o);
                     a.syn_payload = t.payload_len;
                 }
-                if a.syn_times.last().is_some_and(|last| (o.ts.0 - last.0).abs() < DUPLICATE_NS) {
+                if a.syn_times
+                    .last()
+                    .is_some_and(|last| (o.ts.0 - last.0).abs() < DUPLICATE_NS)
+                {
                     a.anomalies.insert(Anomaly::DuplicateFrame);
                     self.stats.anomalies.bump(Anomaly::DuplicateFrame);
                     return;
@@ -445,10 +458,18 @@ impl Tracker {
                 self.stats.anomalies.bump(Anomaly::EventsCapped);
                 return;
             }
-            a.events.push(Event { role, acceptable, late: false, obs: *o });
+            a.events.push(Event {
+                role,
+                acceptable,
+                late: false,
+                obs: *o,
+            });
             // Answers (not data after the handshake) keep the attempt open a little longer,
             // so that a RST followed by a SYN-ACK (an injection race) is seen whole.
-            if matches!(role, Role::SynAck | Role::Rst | Role::IcmpUnreachable | Role::IcmpTimeExceeded) {
+            if matches!(
+                role,
+                Role::SynAck | Role::Rst | Role::IcmpUnreachable | Role::IcmpTimeExceeded
+            ) {
                 let deadline = self.now.plus_nanos(self.cfg.timeout_ns);
                 if deadline > a.deadline {
                     a.deadline = deadline;
@@ -456,7 +477,10 @@ impl Tracker {
                 }
             }
         } else if let Some(t) = self.tombs.get(&key).copied() {
-            if !matches!(role, Role::SynAck | Role::Rst | Role::IcmpUnreachable | Role::IcmpTimeExceeded) {
+            if !matches!(
+                role,
+                Role::SynAck | Role::Rst | Role::IcmpUnreachable | Role::IcmpTimeExceeded
+            ) {
                 return;
             }
             let (acceptable, anomaly) = judge(role, t.isn, t.syn_payload, t.server, o);
@@ -464,7 +488,16 @@ impl Tracker {
                 self.stats.anomalies.bump(an);
             }
             self.stats.anomalies.bump(Anomaly::LateAnswer);
-            sink.late(t.id, o.ts, Some(Event { role, acceptable, late: true, obs: *o }));
+            sink.late(
+                t.id,
+                o.ts,
+                Some(Event {
+                    role,
+                    acceptable,
+                    late: true,
+                    obs: *o,
+                }),
+            );
         }
     }
 
@@ -474,7 +507,10 @@ impl Tracker {
                 break;
             }
             self.queue.pop_front();
-            let due = self.live.get(&key).is_some_and(|a| a.id == id && a.deadline <= self.now);
+            let due = self
+                .live
+                .get(&key)
+                .is_some_and(|a| a.id == id && a.deadline <= self.now);
             if due {
                 if let Some(mut a) = self.live.remove(&key) {
                     a.closed = (a.deadline, CloseReason::Timeout);
@@ -592,7 +628,9 @@ fn is_duplicate(e: &Event, role: Role, o: &Observation) -> bool {
         return false;
     }
     match (e.obs.l4, o.l4) {
-        (L4::Tcp(a), L4::Tcp(b)) => a.seq == b.seq && a.ack == b.ack && a.flags == b.flags && e.obs.ip.ip_id == o.ip.ip_id,
+        (L4::Tcp(a), L4::Tcp(b)) => {
+            a.seq == b.seq && a.ack == b.ack && a.flags == b.flags && e.obs.ip.ip_id == o.ip.ip_id
+        }
         (L4::IcmpError(a), L4::IcmpError(b)) => a == b && e.obs.ip.src == o.ip.src,
         _ => false,
     }
@@ -695,13 +733,21 @@ mod tests {
         ]);
         let a = &c.closed[0];
         assert_eq!(outcome(a), Outcome::Refused);
-        assert_eq!(a.events.iter().map(|e| e.role).collect::<Vec<_>>(), vec![Role::Rst, Role::SynAck]);
+        assert_eq!(
+            a.events.iter().map(|e| e.role).collect::<Vec<_>>(),
+            vec![Role::Rst, Role::SynAck]
+        );
     }
 
     #[test]
     fn syn_retransmissions_join_and_duplicates_count_once() {
         let s = syn();
-        let c = run(&[(0.0, s.frame()), (0.0002, s.frame()), (1.0, s.frame()), (3.0, s.frame())]);
+        let c = run(&[
+            (0.0, s.frame()),
+            (0.0002, s.frame()),
+            (1.0, s.frame()),
+            (3.0, s.frame()),
+        ]);
         assert_eq!(c.closed.len(), 1);
         let a = &c.closed[0];
         assert_eq!(a.syns, 3);
@@ -770,11 +816,19 @@ mod tests {
 
     #[test]
     fn cap_evicts_oldest_and_counts() {
-        let mut t = Tracker::new(TrackConfig { max_in_flight: 2, ..TrackConfig::default() });
+        let mut t = Tracker::new(TrackConfig {
+            max_in_flight: 2,
+            ..TrackConfig::default()
+        });
         let mut c = Collect::default();
         for i in 0..5u16 {
             let f = Tcp::syn(Ipv4Addr::from(C4), 1000 + i, Ipv4Addr::from(S4), 80, 1).frame();
-            let fr = Frame { ts: Timestamp(i64::from(i)), link: LinkType::ETHERNET, data: &f, orig_len: f.len() as u32 };
+            let fr = Frame {
+                ts: Timestamp(i64::from(i)),
+                link: LinkType::ETHERNET,
+                data: &f,
+                orig_len: f.len() as u32,
+            };
             t.observe(&decode(&fr).unwrap(), &mut c);
             assert!(t.in_flight() <= 2);
         }

@@ -86,10 +86,7 @@ fn open(source: &Source) -> Result<(Box<dyn Read + Send>, bool), CaptureError> {
         Source::Path(p) => {
             let meta = std::fs::metadata(p).map_err(io_err)?;
             if meta.is_dir() {
-                return Err(io_err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "is a directory",
-                )));
+                return Err(io_err(io::Error::new(io::ErrorKind::InvalidInput, "is a directory")));
             }
             Box::new(File::open(p).map_err(io_err)?)
         }
@@ -128,10 +125,7 @@ fn timestamp(units: u64, resolution: u64, offset_secs: i64) -> Timestamp {
 ///
 /// Returns an error only when the input cannot be read as a capture at all. Damage after
 /// valid data stops reading with a [`Warning`] in the returned [`CaptureInfo`].
-pub fn read_capture(
-    source: &Source,
-    mut on_frame: impl FnMut(&Frame<'_>),
-) -> Result<CaptureInfo, CaptureError> {
+pub fn read_capture(source: &Source, mut on_frame: impl FnMut(&Frame<'_>)) -> Result<CaptureInfo, CaptureError> {
     let path = source.path().to_path_buf();
     let name = source.display();
     let (input, gzip) = open(source)?;
@@ -317,7 +311,8 @@ pub fn read_capture(
                 info.warnings.push(Warning {
                     file: name.clone(),
                     offset: Some(offset),
-                    message: "capture ends inside a record (truncated file); results cover the capture up to here".into(),
+                    message: "capture ends inside a record (truncated file); results cover the capture up to here"
+                        .into(),
                 });
                 break;
             }
@@ -327,7 +322,11 @@ pub fn read_capture(
                     offset: Some(offset),
                     message: format!(
                         "damaged {} ({}); results cover the capture up to here",
-                        if info.format == Format::Pcapng { "block" } else { "record" },
+                        if info.format == Format::Pcapng {
+                            "block"
+                        } else {
+                            "record"
+                        },
                         describe(&e)
                     ),
                 });

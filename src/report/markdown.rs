@@ -47,7 +47,11 @@ fn next_step(v: VerdictKind, r: &AttemptRecord) -> String {
 /// Writes the Markdown report.
 pub fn write_markdown(report: &Report, opts: Options, out: &mut dyn Write) -> io::Result<()> {
     let total = report.attempts.len();
-    let failed: Vec<&AttemptRecord> = report.attempts.iter().filter(|r| r.outcome != Outcome::Accepted).collect();
+    let failed: Vec<&AttemptRecord> = report
+        .attempts
+        .iter()
+        .filter(|r| r.outcome != Outcome::Accepted)
+        .collect();
     writeln!(out, "## synrst report\n")?;
     // Headline per destination in plain words.
     if total == 0 {
@@ -76,7 +80,10 @@ pub fn write_markdown(report: &Report, opts: Options, out: &mut dyn Write) -> io
     }
     writeln!(out)?;
     if !report.summary.destinations.is_empty() {
-        writeln!(out, "| server | attempts | accepted | refused | unreachable | no answer | verdict |")?;
+        writeln!(
+            out,
+            "| server | attempts | accepted | refused | unreachable | no answer | verdict |"
+        )?;
         writeln!(out, "|---|---:|---:|---:|---:|---:|---|")?;
         for d in &report.summary.destinations {
             writeln!(
@@ -93,7 +100,11 @@ pub fn write_markdown(report: &Report, opts: Options, out: &mut dyn Write) -> io
         }
         writeln!(out)?;
     }
-    let listed: Vec<&AttemptRecord> = report.attempts.iter().filter(|r| opts.all || r.outcome != Outcome::Accepted).collect();
+    let listed: Vec<&AttemptRecord> = report
+        .attempts
+        .iter()
+        .filter(|r| opts.all || r.outcome != Outcome::Accepted)
+        .collect();
     for r in listed {
         writeln!(
             out,
@@ -106,17 +117,34 @@ pub fn write_markdown(report: &Report, opts: Options, out: &mut dyn Write) -> io
             r.confidence.name()
         )?;
         writeln!(out, "{}\n", md(&r.explanation))?;
-        writeln!(out, "- first SYN: {} ({} SYN{})", md(&r.first_syn), r.syns, if r.syns == 1 { "" } else { "s" })?;
+        writeln!(
+            out,
+            "- first SYN: {} ({} SYN{})",
+            md(&r.first_syn),
+            r.syns,
+            if r.syns == 1 { "" } else { "s" }
+        )?;
         writeln!(out, "- answer: {}", md(&answered(r)))?;
         if let Some(e) = r.client_error {
-            writeln!(out, "- the client saw: `{e}` (browsers: `{}`)", r.browser_error.unwrap_or("-"))?;
+            writeln!(
+                out,
+                "- the client saw: `{e}` (browsers: `{}`)",
+                r.browser_error.unwrap_or("-")
+            )?;
         }
         writeln!(out, "- history: `{}`", r.history)?;
         if !r.evidence.is_empty() {
             writeln!(out, "- evidence:")?;
             for e in &r.evidence {
                 match &e.baseline {
-                    Some(b) => writeln!(out, "  - `{}`: {} (compared with: {}) — {}", e.signal, md(&e.observed), md(b), md(&e.meaning))?,
+                    Some(b) => writeln!(
+                        out,
+                        "  - `{}`: {} (compared with: {}) — {}",
+                        e.signal,
+                        md(&e.observed),
+                        md(b),
+                        md(&e.meaning)
+                    )?,
                     None => writeln!(out, "  - `{}`: {} — {}", e.signal, md(&e.observed), md(&e.meaning))?,
                 }
             }
@@ -136,10 +164,22 @@ pub fn write_markdown(report: &Report, opts: Options, out: &mut dyn Write) -> io
         c.frames,
         c.decoded,
         c.skipped.values().sum::<u64>(),
-        if let (Some(a), Some(b)) = (&c.first_packet, &c.last_packet) { format!(" · {} – {}", md(a), md(b)) } else { String::new() }
+        if let (Some(a), Some(b)) = (&c.first_packet, &c.last_packet) {
+            format!(" · {} – {}", md(a), md(b))
+        } else {
+            String::new()
+        }
     )?;
     for w in &c.warnings {
-        writeln!(out, "\n> warning: {}{}", md(&w.file), match w.offset { Some(o) => format!(" at byte {o}: {}", md(&w.message)), None => format!(": {}", md(&w.message)) })?;
+        writeln!(
+            out,
+            "\n> warning: {}{}",
+            md(&w.file),
+            match w.offset {
+                Some(o) => format!(" at byte {o}: {}", md(&w.message)),
+                None => format!(": {}", md(&w.message)),
+            }
+        )?;
     }
     let _ = ms;
     Ok(())
@@ -147,7 +187,9 @@ pub fn write_markdown(report: &Report, opts: Options, out: &mut dyn Write) -> io
 
 fn headline_for(verdict: &str) -> &'static str {
     match verdict {
-        "closed-port" => "the server's TCP stack refused them: nothing listens on that port (or the server's own firewall resets)",
+        "closed-port" => {
+            "the server's TCP stack refused them: nothing listens on that port (or the server's own firewall resets)"
+        }
         "host-firewall" => "the server's own firewall rejected them",
         "path-firewall" => "a firewall or middlebox on the path rejected them",
         "host-unreachable" => "the last router could not reach the host (down or absent)",

@@ -56,7 +56,13 @@ pub fn write_ndjson_attempt(a: &AttemptRecord, out: &mut dyn Write) -> io::Resul
         #[serde(flatten)]
         attempt: &'a AttemptRecord,
     }
-    serde_json::to_writer(&mut *out, &Line { kind: "attempt", attempt: a })?;
+    serde_json::to_writer(
+        &mut *out,
+        &Line {
+            kind: "attempt",
+            attempt: a,
+        },
+    )?;
     out.write_all(b"\n")
 }
 

@@ -16,7 +16,12 @@ pub(crate) fn answer_brief(a: &AnswerRecord) -> String {
         Role::SynAck => "SYN-ACK".to_string(),
         Role::Rst => "RST".to_string(),
         Role::IcmpUnreachable | Role::IcmpTimeExceeded => {
-            format!("ICMP{} {}/{}", if a.sender.is_ipv6() { "v6" } else { "" }, a.icmp_type.unwrap_or(0), a.icmp_code.unwrap_or(0))
+            format!(
+                "ICMP{} {}/{}",
+                if a.sender.is_ipv6() { "v6" } else { "" },
+                a.icmp_type.unwrap_or(0),
+                a.icmp_code.unwrap_or(0)
+            )
         }
         Role::ServerOther => "segment".to_string(),
         Role::ClientAck => "ACK".to_string(),
@@ -44,7 +49,11 @@ pub(crate) fn answered(r: &AttemptRecord) -> String {
     match (&r.answer, r.outcome) {
         (Some(a), _) => answer_brief(a),
         (None, Outcome::NoAnswer) => {
-            let ignored = r.packets.iter().filter(|p| !p.acceptable && p.kind != Role::ClientAck && p.kind != Role::ClientRst).count();
+            let ignored = r
+                .packets
+                .iter()
+                .filter(|p| !p.acceptable && p.kind != Role::ClientAck && p.kind != Role::ClientRst)
+                .count();
             let waited = r.waited_ms.map(ms).unwrap_or_default();
             if ignored > 0 {
                 format!("nothing acceptable in {waited} ({ignored} ignored)")
@@ -58,16 +67,40 @@ pub(crate) fn answered(r: &AttemptRecord) -> String {
 
 /// Writes the table report.
 pub fn write_table(report: &Report, opts: Options, out: &mut dyn Write) -> io::Result<()> {
-    let shown: Vec<&AttemptRecord> = report.attempts.iter().filter(|r| opts.all || r.outcome != Outcome::Accepted).collect();
+    let shown: Vec<&AttemptRecord> = report
+        .attempts
+        .iter()
+        .filter(|r| opts.all || r.outcome != Outcome::Accepted)
+        .collect();
     let total = report.attempts.len();
     if opts.all {
         writeln!(out, "Attempts ({total}):")?;
     } else {
-        writeln!(out, "Attempts not accepted: {} of {total}{}", shown.len(), if total > shown.len() { " (--all lists every attempt)" } else { "" })?;
+        writeln!(
+            out,
+            "Attempts not accepted: {} of {total}{}",
+            shown.len(),
+            if total > shown.len() {
+                " (--all lists every attempt)"
+            } else {
+                ""
+            }
+        )?;
     }
     if !shown.is_empty() {
         let mut b = Builder::default();
-        b.push_record(["#", "first SYN (UTC)", "client", "server", "SYNs", "outcome", "answer", "verdict", "client saw", "why"]);
+        b.push_record([
+            "#",
+            "first SYN (UTC)",
+            "client",
+            "server",
+            "SYNs",
+            "outcome",
+            "answer",
+            "verdict",
+            "client saw",
+            "why",
+        ]);
         for r in &shown {
             b.push_record([
                 r.id.to_string(),
@@ -83,14 +116,23 @@ pub fn write_table(report: &Report, opts: Options, out: &mut dyn Write) -> io::R
             ]);
         }
         let mut t = b.build();
-        t.with(Style::sharp()).with(Modify::new(Columns::new(9..10)).with(Width::wrap(48).keep_words(true)));
+        t.with(Style::sharp())
+            .with(Modify::new(Columns::new(9..10)).with(Width::wrap(48).keep_words(true)));
         writeln!(out, "{t}")?;
     }
 
     if !report.summary.destinations.is_empty() {
         writeln!(out, "\nDestinations:")?;
         let mut b = Builder::default();
-        b.push_record(["server", "attempts", "accepted", "refused", "unreachable", "no-answer", "verdict"]);
+        b.push_record([
+            "server",
+            "attempts",
+            "accepted",
+            "refused",
+            "unreachable",
+            "no-answer",
+            "verdict",
+        ]);
         for d in &report.summary.destinations {
             b.push_record([
                 d.server.to_string(),
@@ -113,7 +155,11 @@ pub fn write_table(report: &Report, opts: Options, out: &mut dyn Write) -> io::R
     let c = &report.capture;
     writeln!(out, "\nCapture:")?;
     for f in &c.files {
-        let links: Vec<String> = f.link_types.iter().map(|(l, n)| format!("{} ({l}) ×{n}", crate::capture::LinkType(*l).name())).collect();
+        let links: Vec<String> = f
+            .link_types
+            .iter()
+            .map(|(l, n)| format!("{} ({l}) ×{n}", crate::capture::LinkType(*l).name()))
+            .collect();
         writeln!(
             out,
             "  {}: {}{}, {} frames, link types: {}",
@@ -125,13 +171,23 @@ pub fn write_table(report: &Report, opts: Options, out: &mut dyn Write) -> io::R
             },
             if f.gzip { " (gzip)" } else { "" },
             f.frames,
-            if links.is_empty() { "-".to_string() } else { links.join(", ") }
+            if links.is_empty() {
+                "-".to_string()
+            } else {
+                links.join(", ")
+            }
         )?;
     }
     if let (Some(a), Some(b)) = (&c.first_packet, &c.last_packet) {
         writeln!(out, "  time: {a} .. {b}")?;
     }
-    writeln!(out, "  frames: {} read, {} decoded (TCP or ICMP errors), {} skipped", c.frames, c.decoded, c.skipped.values().sum::<u64>())?;
+    writeln!(
+        out,
+        "  frames: {} read, {} decoded (TCP or ICMP errors), {} skipped",
+        c.frames,
+        c.decoded,
+        c.skipped.values().sum::<u64>()
+    )?;
     if !c.skipped.is_empty() {
         let s: Vec<String> = c.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
         writeln!(out, "  skipped: {}", s.join(", "))?;
@@ -149,7 +205,12 @@ pub fn write_table(report: &Report, opts: Options, out: &mut dyn Write) -> io::R
     }
     for w in &c.warnings {
         match w.offset {
-            Some(o) => writeln!(out, "  warning: {} at byte {o}: {}", escape(&w.file), escape(&w.message))?,
+            Some(o) => writeln!(
+                out,
+                "  warning: {} at byte {o}: {}",
+                escape(&w.file),
+                escape(&w.message)
+            )?,
             None => writeln!(out, "  warning: {}: {}", escape(&w.file), escape(&w.message))?,
         }
     }

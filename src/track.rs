@@ -431,8 +431,16 @@ impl Tracker {
 
     fn on_event(&mut self, key: Key, role: Role, o: &Observation, sink: &mut impl Sink) {
         if let Some(a) = self.live.get_mut(&key) {
+            let answered = a.answer().is_some();
+            // After the handshake, one client ACK and one server segment are enough to show it
+            // went on; later data is not the attempt's business (RSTs still are).
+            if matches!(role, Role::ClientAck | Role::ServerOther) && answered && a.events.iter().any(|e| e.role == role)
+            {
+                return;
+            }
             let (acceptable, anomaly) = judge(role, a.isn, a.syn_payload, a.server, o);
-            if let Some(an) = anomaly {
+            // A server segment is odd only while the client still waits in SYN-SENT.
+            if let Some(an) = anomaly.filter(|_| !(role == Role::ServerOther && answered)) {
                 a.anomalies.insert(an);
                 self.stats.anomalies.bump(an);
             }
@@ -444,14 +452,6 @@ impl Tracker {
             if o.ts < a.start {
                 a.anomalies.insert(Anomaly::AnswerBeforeSyn);
                 self.stats.anomalies.bump(Anomaly::AnswerBeforeSyn);
-            }
-            // After the handshake, one client ACK and one server segment are enough to show it
-            // went on; later data is not the attempt's business (RSTs still are).
-            if matches!(role, Role::ClientAck | Role::ServerOther)
-                && a.events.iter().any(|e| e.role == role)
-                && a.answer().is_some()
-            {
-                return;
             }
             if a.events.len() >= MAX_EVENTS {
                 a.anomalies.insert(Anomaly::EventsCapped);

@@ -24,6 +24,8 @@ use crate::flow::{Endpoint, SeqNumber, TcpFlags};
 pub struct Observation {
     /// Capture time.
     pub ts: Timestamp,
+    /// Frame number in its file (from 1).
+    pub frame: u64,
     /// Link-layer source address, where the framing has one.
     pub src_mac: Option<[u8; 6]>,
     /// Network-layer facts.
@@ -258,7 +260,7 @@ pub fn decode(frame: &Frame<'_>) -> Result<Observation, Skip> {
     };
     let sliced = open_mpls(sliced)?;
     let truncated = (frame.orig_len as usize) > data.len();
-    observe(frame.ts, src_mac, &sliced, truncated)
+    observe(frame.ts, frame.number, src_mac, &sliced, truncated)
 }
 
 fn mac_of(addr: &[u8]) -> Option<[u8; 6]> {
@@ -304,6 +306,7 @@ fn open_mpls(sliced: LaxSlicedPacket<'_>) -> Result<LaxSlicedPacket<'_>, Skip> {
 
 fn observe(
     ts: Timestamp,
+    frame: u64,
     src_mac: Option<[u8; 6]>,
     p: &LaxSlicedPacket<'_>,
     truncated: bool,
@@ -417,6 +420,7 @@ fn observe(
     };
     Ok(Observation {
         ts,
+        frame,
         src_mac,
         ip,
         l4,
@@ -513,6 +517,7 @@ pub(crate) mod tests {
             link,
             data,
             orig_len: data.len() as u32,
+            number: 1,
         }
     }
 
@@ -618,6 +623,7 @@ pub(crate) mod tests {
                         link,
                         data: &pkt[..len],
                         orig_len: pkt.len() as u32,
+                        number: 1,
                     };
                     let _ = decode(&f);
                 }
@@ -634,6 +640,7 @@ pub(crate) mod tests {
             link: LinkType::ETHERNET,
             data: &pkt,
             orig_len: pkt.len() as u32 + 100,
+            number: 1,
         };
         let o = decode(&f).unwrap();
         assert!(o.truncated);

@@ -95,6 +95,8 @@ pub struct AttemptRecord {
     pub first_syn: String,
     /// Whether the SYN itself is in the capture (false: known from an ICMP quote).
     pub syn_seen: bool,
+    /// Frame number of the first SYN in its file, when the SYN is in the capture.
+    pub syn_frame: Option<u64>,
     /// SYNs sent (retransmissions included; a frame captured twice counts once).
     pub syns: u32,
     /// Milliseconds from the first SYN to each SYN (the first 16).
@@ -136,6 +138,8 @@ pub struct AnswerRecord {
     pub sender: IpAddr,
     /// Milliseconds after the first SYN.
     pub after_ms: f64,
+    /// Frame number in its capture file (from 1), as Wireshark numbers it.
+    pub frame: u64,
     /// TTL or hop limit as captured.
     pub ttl: u8,
     /// IPv4 identification.

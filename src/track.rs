@@ -434,7 +434,9 @@ impl Tracker {
             let answered = a.answer().is_some();
             // After the handshake, one client ACK and one server segment are enough to show it
             // went on; later data is not the attempt's business (RSTs still are).
-            if matches!(role, Role::ClientAck | Role::ServerOther) && answered && a.events.iter().any(|e| e.role == role)
+            if matches!(role, Role::ClientAck | Role::ServerOther)
+                && answered
+                && a.events.iter().any(|e| e.role == role)
             {
                 return;
             }
@@ -667,6 +669,7 @@ mod tests {
                 link: LinkType::ETHERNET,
                 data: bytes,
                 orig_len: bytes.len() as u32,
+                number: 1,
             };
             let o = decode(&f).expect("decodes");
             t.observe(&o, &mut c);
@@ -828,6 +831,7 @@ mod tests {
                 link: LinkType::ETHERNET,
                 data: &f,
                 orig_len: f.len() as u32,
+                number: 1,
             };
             t.observe(&decode(&fr).unwrap(), &mut c);
             assert!(t.in_flight() <= 2);

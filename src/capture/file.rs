@@ -347,12 +347,14 @@ fn deliver(
     orig_len: u32,
 ) {
     info.frames += 1;
+    let number = info.frames;
     *info.link_types.entry(link.0).or_insert(0) += 1;
     on_frame(&Frame {
         ts,
         link,
         data,
         orig_len,
+        number,
     });
 }
 

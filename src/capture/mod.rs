@@ -102,6 +102,8 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// The frame's length on the wire.
     pub orig_len: u32,
+    /// Position in its file, from 1 (Wireshark's frame number).
+    pub number: u64,
 }
 
 /// On-disk format of a capture.

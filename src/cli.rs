@@ -24,6 +24,8 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Capture live and explain refusals as they happen (needs the `live` build feature).
     Live(LiveArgs),
+    /// List the interfaces live capture can use (needs the `live` build feature).
+    Interfaces,
 }
 
 /// `synrst analyze`.
@@ -64,6 +66,20 @@ pub struct OutputArgs {
     #[arg(long)]
     pub all: bool,
 
+    /// Also write the packets that prove each verdict (SYNs, answers, baseline packets) to
+    /// this pcapng file, with comments naming the attempt and its verdict.
+    #[arg(long, value_name = "FILE.pcapng")]
+    pub evidence: Option<PathBuf>,
+
+    /// With --evidence: keep TCP/ICMP payload bytes (cut by default).
+    #[arg(long, requires = "evidence")]
+    pub keep_payload: bool,
+
+    /// Replace every IP address (and MAC address) in all outputs by a consistent pseudonym,
+    /// preserving prefixes, for sharing with vendors.
+    #[arg(long)]
+    pub anonymize: bool,
+
     /// Exit with code 1 when an attempt matches: `path-firewall` (a firewall or middlebox on
     /// the path refused), `refused` (any attempt not accepted), `any` (either).
     #[arg(long, value_enum, value_name = "WHAT")]
@@ -81,6 +97,8 @@ pub enum FormatArg {
     Ndjson,
     /// Markdown to paste into a ticket.
     Markdown,
+    /// One self-contained HTML file with a timeline of each refused attempt.
+    Html,
 }
 
 /// `--fail-on` values.
@@ -97,7 +115,43 @@ pub enum FailOnArg {
 /// `synrst live`.
 #[derive(Debug, Args)]
 pub struct LiveArgs {
-    /// Interface to capture on (`any` for all).
-    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
-    pub interface: Option<String>,
+    /// Interface to capture on (`any` for all interfaces on Linux).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE", required = true)]
+    pub interface: String,
+
+    /// A BPF filter ANDed with synrst's default filter, e.g. 'host 10.0.0.5'.
+    #[arg(short = 'f', long = "filter", value_name = "BPF")]
+    pub filter: Option<String>,
+
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+
+    /// Stop after this many attempts have been reported.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Also write the captured packets to FILE as pcapng.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: Option<PathBuf>,
+
+    /// After opening the capture and the output files, switch to this user (started as root;
+    /// like tcpdump -Z). `root` keeps root.
+    #[arg(short = 'Z', long = "user", value_name = "USER", default_value = "nobody")]
+    pub user: String,
+
+    /// Bytes kept per packet.
+    #[arg(long, default_value_t = 262_144, value_name = "BYTES")]
+    pub snaplen: i32,
+
+    /// Put the interface in promiscuous mode.
+    #[arg(long)]
+    pub promisc: bool,
+
+    /// Seconds to wait for an answer after the last SYN before reporting no-answer.
+    #[arg(long, default_value_t = 3.0, value_name = "SECS")]
+    pub timeout: f64,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }

@@ -26,6 +26,9 @@ pub struct Output {
     pub path: Option<PathBuf>,
     pub all: bool,
     pub fail_on: Vec<FailOn>,
+    pub evidence: Option<PathBuf>,
+    pub keep_payload: bool,
+    pub anonymize: bool,
 }
 
 /// A validated `analyze` configuration.
@@ -44,6 +47,7 @@ pub fn output(o: &OutputArgs) -> Output {
             FormatArg::Json => Format::Json,
             FormatArg::Ndjson => Format::Ndjson,
             FormatArg::Markdown => Format::Markdown,
+            FormatArg::Html => Format::Html,
         }
     };
     let fail_on = match o.fail_on {
@@ -57,6 +61,9 @@ pub fn output(o: &OutputArgs) -> Output {
         path: o.output.clone(),
         all: o.all,
         fail_on,
+        evidence: o.evidence.clone(),
+        keep_payload: o.keep_payload,
+        anonymize: o.anonymize,
     }
 }
 

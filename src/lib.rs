@@ -15,9 +15,11 @@
 #![warn(missing_docs)]
 
 pub mod anomaly;
+pub mod anonymize;
 pub mod attribute;
 pub mod capture;
 pub mod decode;
+pub mod evidence;
 pub mod flow;
 pub mod model;
 pub mod report;
@@ -45,100 +47,157 @@ pub struct AnalyzeConfig {
 /// Analyses the captures. `on_closed`, when given, sees each attempt as soon as the tracker
 /// closes it (attributed with the baselines learned so far): the NDJSON writer streams it.
 /// The returned report is attributed with the baselines of the whole capture.
-pub fn analyze(
-    cfg: &AnalyzeConfig,
-    mut on_closed: Option<&mut dyn FnMut(&AttemptRecord)>,
-) -> Result<Report, CaptureError> {
-    let mut tracker = Tracker::new(cfg.track);
-    let mut baselines = Baselines::default();
-    let mut collector = Collector::default();
-    let mut summary = CaptureSummary::default();
-    let mut first: Option<Timestamp> = None;
-    let mut last: Option<Timestamp> = None;
-    let mut unsupported: BTreeMap<(String, u32), u64> = BTreeMap::new();
-
+pub fn analyze(cfg: &AnalyzeConfig, on_closed: Option<&mut dyn FnMut(&AttemptRecord)>) -> Result<Report, CaptureError> {
+    let mut engine = Engine::new(cfg.track, on_closed);
     for source in &cfg.sources {
-        let file = source.display();
-        collector.file = file.clone();
-        let info = capture::read_capture(source, |frame| {
-            first = Some(first.map_or(frame.ts, |f| f.min(frame.ts)));
-            last = Some(last.map_or(frame.ts, |l| l.max(frame.ts)));
-            match decode::decode(frame) {
-                Ok(o) => {
-                    summary.decoded += 1;
-                    baselines.observe(&o);
-                    let mut streaming = Streaming {
-                        collector: &mut collector,
-                        baselines: &baselines,
-                        on_closed: on_closed.as_deref_mut(),
-                    };
-                    tracker.observe(&o, &mut streaming);
-                }
-                Err(skip) => {
-                    *summary.skipped.entry(skip.name().to_string()).or_insert(0) += 1;
-                    if let decode::Skip::UnsupportedLinkType(l) = skip {
-                        *unsupported.entry((file.clone(), l.0)).or_insert(0) += 1;
-                    }
+        engine.begin_source(source.display());
+        let info = capture::read_capture(source, |frame| engine.frame(frame))?;
+        engine.end_source(info);
+    }
+    Ok(engine.finish())
+}
+
+/// The pipeline behind [`analyze`] and live capture: feed it frames, then finish it.
+pub struct Engine<'cb> {
+    tracker: Tracker,
+    baselines: Baselines,
+    collector: Collector,
+    summary: CaptureSummary,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    unsupported: BTreeMap<(String, u32), u64>,
+    on_closed: Option<&'cb mut dyn FnMut(&AttemptRecord)>,
+}
+
+impl<'cb> Engine<'cb> {
+    /// A new pipeline; `on_closed` sees each attempt when the tracker closes it.
+    pub fn new(track: TrackConfig, on_closed: Option<&'cb mut dyn FnMut(&AttemptRecord)>) -> Engine<'cb> {
+        Engine {
+            tracker: Tracker::new(track),
+            baselines: Baselines::default(),
+            collector: Collector::default(),
+            summary: CaptureSummary::default(),
+            first: None,
+            last: None,
+            unsupported: BTreeMap::new(),
+            on_closed,
+        }
+    }
+
+    /// Starts a new input (a file, or an interface); `name` labels its attempts.
+    pub fn begin_source(&mut self, name: String) {
+        self.collector.file = name;
+    }
+
+    /// Feeds one frame.
+    pub fn frame(&mut self, frame: &capture::Frame<'_>) {
+        self.first = Some(self.first.map_or(frame.ts, |f| f.min(frame.ts)));
+        self.last = Some(self.last.map_or(frame.ts, |l| l.max(frame.ts)));
+        match decode::decode(frame) {
+            Ok(o) => {
+                self.summary.decoded += 1;
+                self.baselines.observe(&o);
+                let mut streaming = Streaming {
+                    collector: &mut self.collector,
+                    baselines: &self.baselines,
+                    on_closed: self.on_closed.as_deref_mut(),
+                };
+                self.tracker.observe(&o, &mut streaming);
+            }
+            Err(skip) => {
+                *self.summary.skipped.entry(skip.name().to_string()).or_insert(0) += 1;
+                if let decode::Skip::UnsupportedLinkType(l) = skip {
+                    *self.unsupported.entry((self.collector.file.clone(), l.0)).or_insert(0) += 1;
                 }
             }
-        })?;
-        summary.frames += info.frames;
-        for (k, v) in &info.skipped {
-            *summary.skipped.entry(k.clone()).or_insert(0) += v;
         }
-        summary.warnings.extend(info.warnings.iter().cloned());
-        summary.files.push(info);
     }
-    for ((file, link), n) in unsupported {
-        summary.warnings.push(capture::Warning {
-            file,
-            offset: None,
-            message: format!(
-                "{n} frame(s) with unsupported link type {link} ({}) skipped",
-                capture::LinkType(link).name()
-            ),
-        });
-    }
-    let stats = {
-        let mut streaming = Streaming {
-            collector: &mut collector,
-            baselines: &baselines,
-            on_closed,
-        };
-        tracker.finish(&mut streaming)
-    };
-    summary.first_packet = first.map(Timestamp::rfc3339);
-    summary.last_packet = last.map(Timestamp::rfc3339);
-    summary.unmatched_rst = stats.unmatched_rst;
-    summary.unmatched_icmp = stats.unmatched_icmp;
-    summary.attempts_evicted = stats.evicted;
-    summary.peak_in_flight = stats.peak_in_flight;
-    summary.anomalies = stats.anomalies;
 
-    let attempts: Vec<(String, Attempt)> = collector.attempts.into_iter().flatten().collect();
-    for (_, a) in &attempts {
-        baselines.observe_attempt(a);
+    /// Lets time pass without a packet (live capture): attempts whose timeout expired close.
+    pub fn advance(&mut self, now: Timestamp) {
+        let mut streaming = Streaming {
+            collector: &mut self.collector,
+            baselines: &self.baselines,
+            on_closed: self.on_closed.as_deref_mut(),
+        };
+        self.tracker.advance(now, &mut streaming);
     }
-    let verdicts: Vec<Verdict> = attempts
-        .iter()
-        .map(|(_, a)| attribute::attribute(a, &baselines))
-        .collect();
-    let pairs: Vec<(&Attempt, &Verdict)> = attempts.iter().map(|(_, a)| a).zip(verdicts.iter()).collect();
-    let hints = attribute::capture_hints(&pairs, &baselines);
-    let records: Vec<AttemptRecord> = attempts
-        .iter()
-        .zip(verdicts)
-        .enumerate()
-        .map(|(i, ((file, a), v))| record(i as u64 + 1, file, a, v))
-        .collect();
-    let summary_block = summarize(&records, hints);
-    Ok(Report {
-        schema: model::SCHEMA,
-        tool: model::Tool::default(),
-        capture: summary,
-        attempts: records,
-        summary: summary_block,
-    })
+
+    /// Records what reading one input saw.
+    pub fn end_source(&mut self, info: capture::CaptureInfo) {
+        self.summary.frames += info.frames;
+        for (k, v) in &info.skipped {
+            *self.summary.skipped.entry(k.clone()).or_insert(0) += v;
+        }
+        self.summary.warnings.extend(info.warnings.iter().cloned());
+        self.summary.files.push(info);
+    }
+
+    /// Adds a warning to the report.
+    pub fn warn(&mut self, w: capture::Warning) {
+        self.summary.warnings.push(w);
+    }
+
+    /// Frames fed so far that were read (for live statistics).
+    pub fn summary_mut(&mut self) -> &mut CaptureSummary {
+        &mut self.summary
+    }
+
+    /// Closes every attempt and builds the report, attributed with the whole capture's baselines.
+    pub fn finish(mut self) -> Report {
+        for ((file, link), n) in std::mem::take(&mut self.unsupported) {
+            self.summary.warnings.push(capture::Warning {
+                file,
+                offset: None,
+                message: format!(
+                    "{n} frame(s) with unsupported link type {link} ({}) skipped",
+                    capture::LinkType(link).name()
+                ),
+            });
+        }
+        let stats = {
+            let mut streaming = Streaming {
+                collector: &mut self.collector,
+                baselines: &self.baselines,
+                on_closed: self.on_closed,
+            };
+            self.tracker.finish(&mut streaming)
+        };
+        let mut summary = self.summary;
+        let mut baselines = self.baselines;
+        summary.first_packet = self.first.map(Timestamp::rfc3339);
+        summary.last_packet = self.last.map(Timestamp::rfc3339);
+        summary.unmatched_rst = stats.unmatched_rst;
+        summary.unmatched_icmp = stats.unmatched_icmp;
+        summary.attempts_evicted = stats.evicted;
+        summary.peak_in_flight = stats.peak_in_flight;
+        summary.anomalies = stats.anomalies;
+
+        let attempts: Vec<(String, Attempt)> = self.collector.attempts.into_iter().flatten().collect();
+        for (_, a) in &attempts {
+            baselines.observe_attempt(a);
+        }
+        let verdicts: Vec<Verdict> = attempts
+            .iter()
+            .map(|(_, a)| attribute::attribute(a, &baselines))
+            .collect();
+        let pairs: Vec<(&Attempt, &Verdict)> = attempts.iter().map(|(_, a)| a).zip(verdicts.iter()).collect();
+        let hints = attribute::capture_hints(&pairs, &baselines);
+        let records: Vec<AttemptRecord> = attempts
+            .iter()
+            .zip(verdicts)
+            .enumerate()
+            .map(|(i, ((file, a), v))| record(i as u64 + 1, file, a, v))
+            .collect();
+        let summary_block = summarize(&records, hints);
+        Report {
+            schema: model::SCHEMA,
+            tool: model::Tool::default(),
+            capture: summary,
+            attempts: records,
+            summary: summary_block,
+        }
+    }
 }
 
 /// Keeps closed attempts (indexed by id) so that late packets can still join them.

@@ -3,6 +3,8 @@
 
 mod cli;
 mod config;
+#[cfg(feature = "live")]
+mod live;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -41,11 +43,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let cfg = config::analyze(&args).map_err(anyhow::Error::msg)?;
             analyze(&cfg)
         }
-        Command::Live(_) => live_unavailable(),
+        #[cfg(feature = "live")]
+        Command::Live(args) => live::run(&args),
+        #[cfg(feature = "live")]
+        Command::Interfaces => live::interfaces(),
+        #[cfg(not(feature = "live"))]
+        Command::Live(_) | Command::Interfaces => live_unavailable(),
     }
 }
 
-fn open_output(path: &Option<std::path::PathBuf>) -> anyhow::Result<Box<dyn Write>> {
+pub(crate) fn open_output(path: &Option<std::path::PathBuf>) -> anyhow::Result<Box<dyn Write>> {
     Ok(match path {
         Some(p) => Box::new(BufWriter::new(
             File::create(p).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", p.display()))?,
@@ -74,27 +81,39 @@ fn analyze(cfg: &config::Analyze) -> anyhow::Result<ExitCode> {
     if let Some(e) = write_err {
         return Err(e.into());
     }
-    for w in &report.capture.warnings {
-        match w.offset {
-            Some(o) => eprintln!(
-                "synrst: warning: {} at byte {o}: {}",
-                report::escape(&w.file),
-                report::escape(&w.message)
-            ),
-            None => eprintln!(
-                "synrst: warning: {}: {}",
-                report::escape(&w.file),
-                report::escape(&w.message)
-            ),
-        }
-    }
-    let opts = report::Options { all: cfg.output.all };
-    report::write(&report, cfg.output.format, opts, &mut out)?;
-    out.flush()?;
-    Ok(exit_code(&report, &cfg.output.fail_on))
+    emit(report, &cfg.output, &cfg.analyze.sources, &mut out)
 }
 
-fn exit_code(report: &Report, fail_on: &[FailOn]) -> ExitCode {
+/// Everything after the analysis: warnings to stderr, anonymisation, the evidence capture,
+/// the report itself, and the exit code.
+pub(crate) fn emit(
+    mut report: Report,
+    output: &config::Output,
+    sources: &[synrst::capture::Source],
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    for w in &report.capture.warnings {
+        let file = report::escape(&w.file);
+        let message = report::escape(&w.message);
+        match w.offset {
+            Some(o) => eprintln!("synrst: warning: {file} at byte {o}: {message}"),
+            None => eprintln!("synrst: warning: {file}: {message}"),
+        }
+    }
+    if output.anonymize {
+        synrst::anonymize::anonymize_report(&mut report);
+    }
+    if let Some(path) = &output.evidence {
+        synrst::evidence::write_evidence(sources, &report, path, output.keep_payload, output.anonymize)
+            .map_err(|e| anyhow::anyhow!("cannot write evidence capture {}: {e}", path.display()))?;
+    }
+    let opts = report::Options { all: output.all };
+    report::write(&report, output.format, opts, out)?;
+    out.flush()?;
+    Ok(exit_code(&report, &output.fail_on))
+}
+
+pub(crate) fn exit_code(report: &Report, fail_on: &[FailOn]) -> ExitCode {
     let hit = report.attempts.iter().any(|a| {
         fail_on.iter().any(|f| match f {
             FailOn::PathFirewall => a.verdict == VerdictKind::PathFirewall,
@@ -108,6 +127,7 @@ fn exit_code(report: &Report, fail_on: &[FailOn]) -> ExitCode {
     }
 }
 
+#[cfg(not(feature = "live"))]
 fn live_unavailable() -> anyhow::Result<ExitCode> {
     anyhow::bail!(
         "live capture is not in this build. It needs libpcap: install it (Debian/Ubuntu: `sudo apt-get install libpcap-dev`, Fedora: `sudo dnf install libpcap-devel`, macOS: included) and build with `cargo build --release --features live`"

@@ -76,6 +76,28 @@ pub struct CaptureSummary {
     pub peak_in_flight: u64,
     /// Anomalies over all attempts and packets.
     pub anomalies: AnomalyCounts,
+    /// Live capture only: interface, filter and drop counters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveSummary>,
+}
+
+/// What a live capture saw.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LiveSummary {
+    /// The interface.
+    pub interface: String,
+    /// Its link type.
+    pub link_type: u32,
+    /// The kernel BPF filter in force.
+    pub filter: String,
+    /// Packets the kernel passed to the filter.
+    pub received: u64,
+    /// Packets dropped by the kernel because the capture buffer was full.
+    pub dropped_kernel: u64,
+    /// Packets dropped by the interface or its driver.
+    pub dropped_interface: u64,
+    /// Seconds captured.
+    pub seconds: f64,
 }
 
 /// One connection attempt as reported.

@@ -319,6 +319,14 @@ impl Tracker {
         }
     }
 
+    /// Moves capture time to `now` without a packet (live capture), closing what expired.
+    pub fn advance(&mut self, now: Timestamp, sink: &mut impl Sink) {
+        if now > self.now {
+            self.now = now;
+            self.expire(sink);
+        }
+    }
+
     /// Closes every attempt (the capture ended) and returns the counters.
     pub fn finish(mut self, sink: &mut impl Sink) -> TrackStats {
         let mut rest: Vec<Attempt> = self.live.drain().map(|(_, a)| a).collect();

@@ -11,6 +11,8 @@
 //! decompressed on the fly.
 
 mod file;
+#[cfg(feature = "live")]
+pub mod live;
 
 pub use file::{read_capture, Source};
 
@@ -116,6 +118,8 @@ pub enum Format {
     PcapNs,
     /// pcapng.
     Pcapng,
+    /// Captured live from an interface.
+    Live,
 }
 
 /// A problem met while reading that did not stop the analysis of what came before it.
@@ -159,8 +163,7 @@ pub enum CaptureError {
     Open {
         /// The path as given.
         path: PathBuf,
-        /// The operating system's error.
-        #[source]
+        /// The operating system's error (in the message, so not chained again).
         source: std::io::Error,
     },
     /// The input holds no data.

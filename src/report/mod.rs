@@ -3,6 +3,7 @@
 //! Every string that came from the wire is built by synrst from numbers and addresses, never
 //! copied from packet payloads; the writers still escape for where text goes ([`escape`]).
 
+pub mod html;
 mod json;
 mod markdown;
 mod table;
@@ -27,6 +28,8 @@ pub enum Format {
     Ndjson,
     /// Markdown for incident tickets.
     Markdown,
+    /// One self-contained HTML page with timelines.
+    Html,
 }
 
 /// Writer options.
@@ -44,6 +47,7 @@ pub fn write(report: &Report, format: Format, opts: Options, out: &mut dyn Write
         Format::Json => json::write_json(report, out),
         Format::Ndjson => json::write_ndjson_summary(report, out),
         Format::Markdown => write_markdown(report, opts, out),
+        Format::Html => html::write_html(report, opts, out),
     }
 }
 

@@ -168,6 +168,7 @@ pub fn write_table(report: &Report, opts: Options, out: &mut dyn Write) -> io::R
                 crate::capture::Format::Pcap => "pcap",
                 crate::capture::Format::PcapNs => "pcap (ns)",
                 crate::capture::Format::Pcapng => "pcapng",
+                crate::capture::Format::Live => "live capture",
             },
             if f.gzip { " (gzip)" } else { "" },
             f.frames,

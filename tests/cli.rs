@@ -1,0 +1,589 @@
+//! The `synrst` binary's contract: exit codes, messages, input forms and output formats.
+//! One integration binary; each test is named after what it guards.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use common::{accepted, accepted_at, merge, pcap_of, prohibited, refused, silence, TempPath};
+
+fn synrst() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_synrst"))
+}
+
+fn analyze(path: &Path, extra: &[&str]) -> Output {
+    synrst()
+        .arg("analyze")
+        .arg(path)
+        .args(extra)
+        .output()
+        .expect("run synrst")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn describe(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        text(&o.stdout),
+        text(&o.stderr)
+    )
+}
+
+/// Exit code 2, nothing on stdout, and a `synrst:` message on stderr.
+fn assert_usage_error(o: &Output) {
+    assert_eq!(o.status.code(), Some(2), "{}", describe(o));
+    assert!(o.stdout.is_empty(), "nothing on stdout on error: {}", describe(o));
+    let err = text(&o.stderr);
+    assert!(!err.trim().is_empty(), "a message on stderr: {}", describe(o));
+    assert!(!err.contains("panicked"), "{}", describe(o));
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", describe(o)))
+}
+
+/// (client port, outcome) of each attempt in a JSON report.
+fn outcomes(report: &Value) -> Vec<(u64, String)> {
+    report["attempts"]
+        .as_array()
+        .expect("attempts array")
+        .iter()
+        .map(|a| {
+            (
+                a["client"]["port"].as_u64().expect("client port"),
+                a["outcome"].as_str().expect("outcome").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A capture with one attempt of each kind: accepted, refused, prohibited (ICMP 3/13 from a
+/// router), and silence.
+fn all_four(test: &str) -> TempPath {
+    let frames = merge(&[accepted(), refused(), prohibited(), silence()]);
+    TempPath::with_bytes(test, ".pcap", &pcap_of(&frames))
+}
+
+fn all_four_outcomes() -> Vec<(u64, String)> {
+    vec![
+        (40_000, "accepted".into()),
+        (40_001, "refused".into()),
+        (40_002, "unreachable".into()),
+        (40_003, "no-answer".into()),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// Inputs that are not captures: exit 2 with a message.
+
+#[test]
+fn missing_file_exits_2() {
+    let t = TempPath::new("missing_file_exits_2", ".pcap");
+    let o = analyze(t.path(), &[]);
+    assert_usage_error(&o);
+    assert!(
+        text(&o.stderr).contains(&t.path().display().to_string()),
+        "the message names the file: {}",
+        describe(&o)
+    );
+}
+
+#[test]
+fn directory_exits_2() {
+    let t = TempPath::new("directory_exits_2", "");
+    std::fs::create_dir(t.path()).expect("mkdir");
+    assert_usage_error(&analyze(t.path(), &[]));
+}
+
+#[test]
+fn empty_file_exits_2() {
+    let t = TempPath::with_bytes("empty_file_exits_2", ".pcap", b"");
+    let o = analyze(t.path(), &[]);
+    assert_usage_error(&o);
+    assert!(text(&o.stderr).contains("empty"), "{}", describe(&o));
+}
+
+#[test]
+fn text_file_exits_2() {
+    let t = TempPath::with_bytes(
+        "text_file_exits_2",
+        ".pcap",
+        b"this is not a capture, just some text that is long enough for a header\n",
+    );
+    let o = analyze(t.path(), &[]);
+    assert_usage_error(&o);
+    assert!(text(&o.stderr).contains("not a pcap"), "{}", describe(&o));
+}
+
+#[test]
+fn unsupported_pcap_version_exits_2() {
+    // Magic a1b2c3d4 (little-endian), version 9.9, then a valid-looking rest of the header.
+    let mut b = Vec::new();
+    b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    b.extend_from_slice(&9u16.to_le_bytes());
+    b.extend_from_slice(&9u16.to_le_bytes());
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&262_144u32.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes());
+    let t = TempPath::with_bytes("unsupported_pcap_version_exits_2", ".pcap", &b);
+    let o = analyze(t.path(), &[]);
+    assert_usage_error(&o);
+    assert!(text(&o.stderr).contains("9.9"), "names the version: {}", describe(&o));
+}
+
+#[test]
+fn bad_timeout_exits_2() {
+    let t = TempPath::with_bytes("bad_timeout_exits_2", ".pcap", &pcap_of(&accepted()));
+    for bad in ["0", "-1", "abc", "nan", "inf", "1e9"] {
+        let o = synrst()
+            .arg("analyze")
+            .arg(t.path())
+            .arg(format!("--timeout={bad}"))
+            .output()
+            .expect("run");
+        assert_eq!(o.status.code(), Some(2), "--timeout={bad}: {}", describe(&o));
+        assert!(o.stdout.is_empty(), "--timeout={bad}: {}", describe(&o));
+        assert!(text(&o.stderr).contains("timeout"), "--timeout={bad}: {}", describe(&o));
+    }
+}
+
+#[cfg(not(feature = "live"))]
+#[test]
+fn live_without_feature_exits_2_and_says_how_to_build() {
+    let o = synrst().args(["live", "-i", "lo"]).output().expect("run synrst");
+    assert_usage_error(&o);
+    assert!(text(&o.stderr).contains("--features live"), "{}", describe(&o));
+}
+
+/// Bare `synrst live` on a build without the feature: the missing feature is the problem to
+/// report, not a missing `--interface` that would only lead to this message next.
+#[cfg(not(feature = "live"))]
+#[test]
+fn bare_live_without_feature_says_how_to_build() {
+    let o = synrst().arg("live").output().expect("run synrst");
+    assert_usage_error(&o);
+    assert!(text(&o.stderr).contains("--features live"), "{}", describe(&o));
+}
+
+#[cfg(not(feature = "live"))]
+#[test]
+fn interfaces_without_feature_exits_2_and_says_how_to_build() {
+    let o = synrst().arg("interfaces").output().expect("run synrst");
+    assert_usage_error(&o);
+    assert!(text(&o.stderr).contains("--features live"), "{}", describe(&o));
+}
+
+// ---------------------------------------------------------------------------------------
+// Damage after valid data: a warning with the byte offset, exit 0, results kept.
+
+#[test]
+fn truncated_capture_warns_with_offset_and_keeps_earlier_attempts() {
+    let good = merge(&[accepted(), refused()]);
+    let full = pcap_of(&good);
+    // One more record (a SYN at t = 9 s), cut in the middle of its packet data.
+    let extra = accepted_at(9.0, 40_009, 443);
+    let with_extra = pcap_of(&merge(&[good.clone(), extra[..1].to_vec()]));
+    let damaged_at = full.len();
+    let cut = damaged_at + 16 + (with_extra.len() - damaged_at - 16) / 2;
+    let t = TempPath::with_bytes(
+        "truncated_capture_warns_with_offset_and_keeps_earlier_attempts",
+        ".pcap",
+        &with_extra[..cut],
+    );
+    let o = analyze(t.path(), &["--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let err = text(&o.stderr);
+    assert!(err.contains("warning"), "{}", describe(&o));
+    assert!(
+        err.contains(&format!("byte {damaged_at}")),
+        "the warning names the damaged record's offset {damaged_at}: {}",
+        describe(&o)
+    );
+    let report = json(&o);
+    assert_eq!(
+        outcomes(&report),
+        vec![(40_000, "accepted".to_string()), (40_001, "refused".to_string())],
+        "{}",
+        describe(&o)
+    );
+    assert_eq!(report["capture"]["frames"], good.len() as u64);
+    assert_eq!(report["capture"]["warnings"][0]["offset"], damaged_at as u64);
+}
+
+/// A minimal little-endian pcapng: one section, one Ethernet interface (id 0, microseconds),
+/// then one enhanced packet block per (interface id, seconds, frame).
+fn pcapng(packets: &[(u32, f64, Vec<u8>)]) -> Vec<u8> {
+    fn block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
+        let len = (12 + body.len()) as u32;
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(&len.to_le_bytes());
+    }
+    let mut out = Vec::new();
+    let mut shb = Vec::new();
+    shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    block(&mut out, 0x0a0d_0d0a, &shb);
+    let mut idb = Vec::new();
+    idb.extend_from_slice(&1u16.to_le_bytes());
+    idb.extend_from_slice(&0u16.to_le_bytes());
+    idb.extend_from_slice(&262_144u32.to_le_bytes());
+    block(&mut out, 1, &idb);
+    for (ifc, t, data) in packets {
+        let micros = (t * 1e6).round() as u64;
+        let mut epb = Vec::new();
+        epb.extend_from_slice(&ifc.to_le_bytes());
+        epb.extend_from_slice(&((micros >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(micros as u32).to_le_bytes());
+        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        epb.extend_from_slice(data);
+        epb.resize(epb.len().next_multiple_of(4), 0);
+        block(&mut out, 6, &epb);
+    }
+    out
+}
+
+/// Every frame read is either decoded or counted as skipped, including a packet block that
+/// names an interface the section never described (README: `capture.skipped`).
+#[test]
+fn every_frame_is_accounted_for_including_unknown_interfaces() {
+    let mut packets: Vec<(u32, f64, Vec<u8>)> = accepted().into_iter().map(|(t, f)| (0, t, f)).collect();
+    let (t, f) = refused().remove(0);
+    packets.push((7, t, f));
+    let file = TempPath::with_bytes(
+        "every_frame_is_accounted_for_including_unknown_interfaces",
+        ".pcapng",
+        &pcapng(&packets),
+    );
+    let o = analyze(file.path(), &["--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let report = json(&o);
+    let c = &report["capture"];
+    let skipped: u64 = c["skipped"]
+        .as_object()
+        .expect("skipped")
+        .values()
+        .map(|v| v.as_u64().expect("count"))
+        .sum();
+    assert_eq!(c["decoded"], 3, "{c:#}");
+    assert_eq!(skipped, 1, "the packet on interface 7 is counted as skipped: {c:#}");
+    assert_eq!(
+        c["frames"].as_u64(),
+        Some(c["decoded"].as_u64().unwrap() + skipped),
+        "frames == decoded + skipped: {c:#}"
+    );
+    assert_eq!(outcomes(&report), vec![(40_000, "accepted".to_string())]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Input forms.
+
+#[test]
+fn dash_reads_stdin() {
+    let bytes = pcap_of(&merge(&[accepted(), refused(), prohibited(), silence()]));
+    let mut child = synrst()
+        .args(["analyze", "-", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // Write from another thread so a full stdout pipe cannot deadlock us.
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(&bytes).expect("write stdin");
+    });
+    let o = child.wait_with_output().expect("wait");
+    writer.join().expect("writer");
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let report = json(&o);
+    assert_eq!(outcomes(&report), all_four_outcomes());
+    assert_eq!(report["capture"]["files"][0]["path"], "-");
+}
+
+#[test]
+fn gzip_capture_is_read_transparently() {
+    let bytes = pcap_of(&merge(&[accepted(), refused(), prohibited(), silence()]));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&bytes).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    let t = TempPath::with_bytes("gzip_capture_is_read_transparently", ".pcap.gz", &gz);
+    let o = analyze(t.path(), &["--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let report = json(&o);
+    assert_eq!(outcomes(&report), all_four_outcomes());
+    assert_eq!(report["capture"]["files"][0]["gzip"], true);
+}
+
+// ---------------------------------------------------------------------------------------
+// Output formats.
+
+#[test]
+fn json_has_schema_1_and_every_attempt_key() {
+    let t = all_four("json_has_schema_1_and_every_attempt_key");
+    let o = analyze(t.path(), &["--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let report = json(&o);
+    assert_eq!(report["schema"], 1);
+    assert_eq!(outcomes(&report), all_four_outcomes());
+    let keys = [
+        "client",
+        "server",
+        "first_syn",
+        "syns",
+        "outcome",
+        "answer",
+        "client_error",
+        "browser_error",
+        "verdict",
+        "confidence",
+        "evidence",
+    ];
+    for a in report["attempts"].as_array().expect("attempts") {
+        let obj = a.as_object().expect("attempt object");
+        for k in keys {
+            assert!(obj.contains_key(k), "attempt lacks {k:?}: {a:#}");
+        }
+        for side in ["client", "server"] {
+            assert!(a[side]["ip"].is_string(), "{side}.ip: {a:#}");
+            assert!(a[side]["port"].is_u64(), "{side}.port: {a:#}");
+        }
+        assert!(a["evidence"].is_array(), "{a:#}");
+    }
+}
+
+#[test]
+fn json_flag_is_the_same_as_format_json() {
+    let t = all_four("json_flag_is_the_same_as_format_json");
+    let a = analyze(t.path(), &["--json"]);
+    let b = analyze(t.path(), &["--format", "json"]);
+    assert_eq!(a.status.code(), Some(0), "{}", describe(&a));
+    assert_eq!(json(&a), json(&b));
+}
+
+#[test]
+fn ndjson_is_attempt_lines_then_one_summary() {
+    let t = all_four("ndjson_is_attempt_lines_then_one_summary");
+    let o = analyze(t.path(), &["--format", "ndjson"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let out = text(&o.stdout);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("line is not JSON ({e}): {l}")))
+        .collect();
+    let (summary, attempts) = lines.split_last().expect("at least a summary line");
+    assert_eq!(summary["type"], "summary", "last line: {summary:#}");
+    assert_eq!(summary["schema"], 1);
+    assert_eq!(attempts.len(), 4, "{out}");
+    for a in attempts {
+        assert_eq!(a["type"], "attempt", "{a:#}");
+        assert!(a["outcome"].is_string(), "{a:#}");
+    }
+    let mut got: Vec<(u64, String)> = attempts
+        .iter()
+        .map(|a| {
+            (
+                a["client"]["port"].as_u64().unwrap(),
+                a["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, all_four_outcomes());
+    assert_eq!(summary["summary"]["attempts"], 4);
+}
+
+#[test]
+fn markdown_output_contains_no_raw_html() {
+    let t = all_four("markdown_output_contains_no_raw_html");
+    let o = analyze(t.path(), &["--format", "markdown", "--all"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let out = text(&o.stdout);
+    assert!(!out.trim().is_empty());
+    let raw: Vec<&str> = out.lines().filter(|l| l.contains('<')).collect();
+    assert!(raw.is_empty(), "raw `<` in Markdown output:\n{}", raw.join("\n"));
+}
+
+/// Text that comes from outside (here the file name) must not turn into HTML in a ticket.
+#[cfg(unix)]
+#[test]
+fn markdown_escapes_html_in_file_names() {
+    let t = TempPath::with_bytes(
+        "markdown_escapes_html_in_file_names",
+        "<img src=x onerror=alert(1)>.pcap",
+        &pcap_of(&refused()),
+    );
+    let o = analyze(t.path(), &["--format", "markdown"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let out = text(&o.stdout);
+    assert!(!out.contains("<img"), "{out}");
+}
+
+#[test]
+fn output_flag_writes_the_file_and_nothing_to_stdout() {
+    let t = all_four("output_flag_writes_the_file_and_nothing_to_stdout");
+    let out = TempPath::new("output_flag_writes_the_file_and_nothing_to_stdout", ".json");
+    let o = synrst()
+        .arg("analyze")
+        .arg(t.path())
+        .arg("--json")
+        .arg("-o")
+        .arg(out.path())
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert!(o.stdout.is_empty(), "{}", describe(&o));
+    let written = std::fs::read(out.path()).expect("the report file exists");
+    let report: Value = serde_json::from_slice(&written).expect("the file holds JSON");
+    assert_eq!(outcomes(&report), all_four_outcomes());
+}
+
+#[test]
+fn table_is_the_default_format() {
+    let t = all_four("table_is_the_default_format");
+    let o = analyze(t.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let out = text(&o.stdout);
+    assert!(serde_json::from_str::<Value>(&out).is_err(), "not JSON by default");
+    for word in ["refused", "no-answer", "unreachable"] {
+        assert!(out.contains(word), "table mentions {word}: {out}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// --fail-on.
+
+#[test]
+fn fail_on_refused_exits_1_when_an_attempt_is_refused() {
+    let t = TempPath::with_bytes(
+        "fail_on_refused_exits_1_when_an_attempt_is_refused",
+        ".pcap",
+        &pcap_of(&merge(&[accepted(), refused()])),
+    );
+    let o = analyze(t.path(), &["--fail-on", "refused"]);
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    assert!(!o.stdout.is_empty(), "the report is still written: {}", describe(&o));
+}
+
+#[test]
+fn fail_on_refused_exits_0_when_all_are_accepted() {
+    let t = TempPath::with_bytes(
+        "fail_on_refused_exits_0_when_all_are_accepted",
+        ".pcap",
+        &pcap_of(&merge(&[accepted(), accepted_at(0.5, 40_100, 443)])),
+    );
+    let o = analyze(t.path(), &["--fail-on", "refused"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+}
+
+/// `--fail-on refused` means any attempt not accepted (README, `--help`): silence counts.
+#[test]
+fn fail_on_refused_counts_no_answer() {
+    let t = TempPath::with_bytes(
+        "fail_on_refused_counts_no_answer",
+        ".pcap",
+        &pcap_of(&merge(&[accepted(), silence()])),
+    );
+    let o = analyze(t.path(), &["--fail-on", "refused"]);
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+}
+
+#[test]
+fn fail_on_path_firewall_exits_0_for_a_closed_port() {
+    // The server answers SYN-ACK on 443 and RST on 81 from the same distance: its own stack.
+    let t = TempPath::with_bytes(
+        "fail_on_path_firewall_exits_0_for_a_closed_port",
+        ".pcap",
+        &pcap_of(&merge(&[accepted(), refused()])),
+    );
+    let o = analyze(t.path(), &["--fail-on", "path-firewall", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let report = json(&o);
+    assert_eq!(report["attempts"][1]["outcome"], "refused");
+    assert_eq!(report["attempts"][1]["verdict"], "closed-port");
+}
+
+#[test]
+fn fail_on_path_firewall_exits_1_for_a_router_rejection() {
+    let t = TempPath::with_bytes(
+        "fail_on_path_firewall_exits_1_for_a_router_rejection",
+        ".pcap",
+        &pcap_of(&prohibited()),
+    );
+    let o = analyze(t.path(), &["--fail-on", "path-firewall", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    assert_eq!(json(&o)["attempts"][0]["verdict"], "path-firewall");
+}
+
+#[test]
+fn no_fail_on_exits_0_whatever_the_outcomes() {
+    let t = all_four("no_fail_on_exits_0_whatever_the_outcomes");
+    let o = analyze(t.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+}
+
+// ---------------------------------------------------------------------------------------
+// A closed pipe (`synrst analyze BIG --format ndjson | head -1`) is not an error.
+
+/// Runs `synrst analyze FILE ARGS…`, reads one line of its stdout, closes the pipe, and checks
+/// that the program exits 0 without complaint.
+fn assert_quiet_after_head_1(file: &Path, args: &[&str]) {
+    // The premise: the whole output is far larger than a pipe buffer (64 KiB on Linux).
+    let full = analyze(file, args);
+    assert!(
+        full.stdout.len() > 1 << 18,
+        "{args:?}: only {} bytes of output",
+        full.stdout.len()
+    );
+    let mut child = synrst()
+        .arg("analyze")
+        .arg(file)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    // The reader (and the pipe's read end) is dropped at the end of this statement, like
+    // `head -1` exiting.
+    BufReader::new(stdout).read_line(&mut first).expect("read one line");
+    assert!(!first.is_empty(), "{args:?}: no output");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "{args:?}: stderr: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: stderr: {err}");
+    assert!(!err.to_lowercase().contains("broken pipe"), "{args:?}: stderr: {err}");
+}
+
+#[test]
+fn closed_stdout_pipe_exits_quietly() {
+    // 3000 accepted attempts: megabytes of NDJSON and hundreds of KiB of table, far beyond
+    // any pipe buffer, so the writes after `head -1` really meet a closed pipe.
+    let frames: Vec<(f64, Vec<u8>)> = (0..3000u16)
+        .flat_map(|i| accepted_at(f64::from(i) * 0.01, 20_000 + i, 443))
+        .collect();
+    let t = TempPath::with_bytes("closed_stdout_pipe_exits_quietly", ".pcap", &pcap_of(&frames));
+    // NDJSON streams attempt lines while the capture is read; the table is written at the end.
+    assert_quiet_after_head_1(t.path(), &["--format", "ndjson"]);
+    assert_quiet_after_head_1(t.path(), &["--all"]);
+    assert_quiet_after_head_1(t.path(), &["--json"]);
+}

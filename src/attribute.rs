@@ -301,6 +301,27 @@ pub fn attribute(a: &Attempt, b: &Baselines) -> Verdict {
     let mut evidence = Vec::new();
     let forged = forged_rst_evidence(a, host, &mut evidence);
     match (out, a.answer()) {
+        (Outcome::Accepted, None) => {
+            if let Some(c) = a.client_continued() {
+                evidence.push(ev(
+                    "client_continued",
+                    format!(
+                        "the client sent an ACK at +{:.1} ms with no SYN-ACK in the capture",
+                        c.obs.ts.millis_since(a.start)
+                    ),
+                    None,
+                    "the client completed the handshake, so a SYN-ACK reached it: the capture sees only one direction (asymmetric routing or a one-sided tap)",
+                ));
+            }
+            Verdict {
+                verdict: VerdictKind::Accepted,
+                confidence: Confidence::Medium,
+                explanation:
+                    "accepted: the client went on with the connection (its SYN-ACK is not in this one-sided capture)"
+                        .into(),
+                evidence,
+            }
+        }
         (Outcome::Accepted, _) => {
             let explanation = if forged {
                 "accepted, but a RST that the client ignored was injected before the SYN-ACK (see evidence)".to_string()
@@ -872,6 +893,9 @@ fn icmp_meaning(i: &IcmpError) -> &'static str {
 /// the kernel's `icmp_err_convert` and `icmpv6_err_convert` tables for ICMP; ETIMEDOUT when
 /// nothing acceptable came).
 pub fn client_error(a: &Attempt) -> Option<&'static str> {
+    if outcome(a) == Outcome::Accepted {
+        return None;
+    }
     match a.answer() {
         Some(e) => match (e.role, e.obs.l4) {
             (Role::SynAck, _) => None,

@@ -116,8 +116,8 @@ pub enum FailOnArg {
 #[derive(Debug, Args)]
 pub struct LiveArgs {
     /// Interface to capture on (`any` for all interfaces on Linux).
-    #[arg(short = 'i', long = "interface", value_name = "IFACE", required = true)]
-    pub interface: String,
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interface: Option<String>,
 
     /// A BPF filter ANDed with synrst's default filter, e.g. 'host 10.0.0.5'.
     #[arg(short = 'f', long = "filter", value_name = "BPF")]

@@ -216,12 +216,17 @@ pub fn decode(frame: &Frame<'_>) -> Result<Observation, Skip> {
             (p, mac)
         }
         LinkType::LINUX_SLL => {
-            // 16-byte header: packet type, ARPHRD, address length, 8 address bytes, protocol.
-            let hdr = etherparse::LinuxSllSlice::from_slice(data).map_err(|_| Skip::Truncated)?;
+            // 16-byte header: packet type, ARPHRD, address length, 8 address bytes, protocol
+            // (LINKTYPE_LINUX_SLL). Read by offset: etherparse's LinuxSllSlice rejects hardware
+            // types other than Ethernet-like ones (e.g. PPP, 0x0200), whose payload is still IP.
+            if data.len() < 16 {
+                return Err(Skip::Truncated);
+            }
+            let alen = usize::from(u16::from_be_bytes([data[4], data[5]])).min(8);
             let proto = u16::from_be_bytes([data[14], data[15]]);
             (
                 LaxSlicedPacket::from_ether_type(EtherType(proto), &data[16..]),
-                mac_of(hdr.sender_address()),
+                mac_of(&data[6..6 + alen]),
             )
         }
         LinkType::LINUX_SLL2 => {
@@ -260,7 +265,7 @@ pub fn decode(frame: &Frame<'_>) -> Result<Observation, Skip> {
     };
     let sliced = open_mpls(sliced)?;
     let truncated = (frame.orig_len as usize) > data.len();
-    observe(frame.ts, frame.number, src_mac, &sliced, truncated)
+    observe(frame.ts, frame.number, src_mac, &sliced, truncated, true)
 }
 
 fn mac_of(addr: &[u8]) -> Option<[u8; 6]> {
@@ -310,6 +315,7 @@ fn observe(
     src_mac: Option<[u8; 6]>,
     p: &LaxSlicedPacket<'_>,
     truncated: bool,
+    outer: bool,
 ) -> Result<Observation, Skip> {
     let ip = match &p.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
@@ -407,6 +413,16 @@ fn observe(
                 quote: quote_of(icmp.payload())?,
             })
         }
+        Some(TransportSlice::Udp(udp)) => {
+            // One level of tunnel only: the input must not control the recursion depth.
+            return match teredo_inner(udp.payload()).filter(|_| outer) {
+                Some(inner) => {
+                    let p = from_ip(inner)?;
+                    observe(ts, frame, src_mac, &p, truncated, false)
+                }
+                None => Err(Skip::OtherProtocol),
+            };
+        }
         Some(_) => return Err(Skip::OtherProtocol),
         None => {
             return Err(if fragmented {
@@ -426,6 +442,26 @@ fn observe(
         l4,
         truncated,
     })
+}
+
+/// The IPv6 packet inside a Teredo UDP payload (RFC 4380), if it is one: optional
+/// authentication (0x0001) and origin-indication (0x0000) headers, then an IPv6 header with a
+/// Teredo address (2001:0::/32) as source or destination. Detected by content, not by port,
+/// since Teredo peers talk on arbitrary ports.
+fn teredo_inner(mut p: &[u8]) -> Option<&[u8]> {
+    if p.len() >= 4 && p[0] == 0 && p[1] == 1 {
+        // Authentication: 2+1+1 bytes, client id, auth value, 8-byte nonce, 1-byte confirmation.
+        let len = 4 + usize::from(p[2]) + usize::from(p[3]) + 9;
+        p = p.get(len..)?;
+    }
+    if p.len() >= 8 && p[0] == 0 && p[1] == 0 {
+        p = &p[8..];
+    }
+    if p.len() < 40 || p[0] >> 4 != 6 {
+        return None;
+    }
+    let teredo = |a: &[u8]| a[..4] == [0x20, 0x01, 0x00, 0x00];
+    (teredo(&p[8..24]) || teredo(&p[24..40])).then_some(p)
 }
 
 /// The 12 flag bits: reserved/AE bits from byte 12, the classic eight from byte 13.

@@ -297,7 +297,7 @@ fn round3(x: f64) -> f64 {
 
 /// History letters, in time order: `S` SYN, `h` SYN-ACK, `r` RST from the server side,
 /// `i` ICMP unreachable, `t` ICMP time exceeded, `d` other server segment, `A` client ACK,
-/// `R` client RST. A packet the client ignored is followed by `!`.
+/// `R` client RST; `r` after `h` is a reset of the established connection. A packet the client ignored is followed by `!`.
 pub fn history(a: &Attempt) -> String {
     let mut items: Vec<(Timestamp, u8, String)> = a.syn_times.iter().map(|t| (*t, 0, "S".to_string())).collect();
     for e in &a.events {
@@ -309,6 +309,7 @@ pub fn history(a: &Attempt) -> String {
             Role::ServerOther => "d",
             Role::ClientAck => "A",
             Role::ClientRst => "R",
+            Role::ResetAfterHandshake => "r",
         };
         let ignored = e.role.is_answer() && !e.acceptable;
         items.push((e.obs.ts, 1, format!("{c}{}", if ignored { "!" } else { "" })));

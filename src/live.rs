@@ -52,6 +52,9 @@ pub fn interfaces() -> anyhow::Result<ExitCode> {
 
 /// `synrst live`.
 pub fn run(args: &LiveArgs) -> anyhow::Result<ExitCode> {
+    let Some(interface) = args.interface.clone() else {
+        bail!("synrst live needs an interface: -i IFACE (`synrst interfaces` lists them; `any` captures on all)");
+    };
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
         bail!("--timeout must be between 0 and 3600 seconds, got {}", args.timeout);
     }
@@ -79,7 +82,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<ExitCode> {
 
     // 2. The capture.
     let mut live = Live::open(&LiveOptions {
-        interface: args.interface.clone(),
+        interface: interface.clone(),
         filter: args.filter.clone(),
         snaplen: args.snaplen,
         promisc: args.promisc,
@@ -89,7 +92,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<ExitCode> {
             linktype: DataLink::from(live.link().0),
             snaplen: args.snaplen.max(0) as u32,
             options: vec![
-                InterfaceDescriptionOption::IfName(args.interface.clone().into()),
+                InterfaceDescriptionOption::IfName(interface.clone().into()),
                 InterfaceDescriptionOption::IfTsResol(9),
                 InterfaceDescriptionOption::IfFilter(format!("\0{}", live.filter()).into_bytes().into()),
             ],
@@ -107,7 +110,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<ExitCode> {
     .flatten()
     .collect();
     if let Some(user) = drop_privileges(&args.user, &owned)? {
-        eprintln!("synrst: capturing on {} as user {user}", args.interface);
+        eprintln!("synrst: capturing on {} as user {user}", interface);
     }
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -142,7 +145,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<ExitCode> {
             ..TrackConfig::default()
         };
         let mut engine = Engine::new(track, Some(&mut on_closed));
-        let name = format!("live:{}", args.interface);
+        let name = format!("live:{}", interface);
         engine.begin_source(name.clone());
         let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
         loop {
@@ -191,7 +194,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<ExitCode> {
         let dropped = u64::from(counters.dropped) + u64::from(counters.if_dropped);
         if dropped > 0 {
             engine.warn(synrst::capture::Warning {
-                file: format!("live:{}", args.interface),
+                file: format!("live:{}", interface),
                 offset: None,
                 message: format!(
                     "{dropped} packet(s) dropped ({} by the kernel, {} by the interface): answers may be missing; narrow the capture with -f",
@@ -200,7 +203,7 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<ExitCode> {
             });
         }
         engine.summary_mut().live = Some(LiveSummary {
-            interface: args.interface.clone(),
+            interface: interface.clone(),
             link_type: live.link().0,
             filter: live.filter().to_string(),
             received: u64::from(counters.received),

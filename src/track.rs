@@ -64,6 +64,9 @@ pub enum Role {
     ClientAck,
     /// A RST from the client.
     ClientRst,
+    /// A RST from the server side after the handshake completed (the connection was reset,
+    /// not refused).
+    ResetAfterHandshake,
 }
 
 impl Role {
@@ -174,14 +177,24 @@ impl Attempt {
     pub fn answer(&self) -> Option<&Event> {
         self.events.iter().find(|e| e.acceptable && e.role.is_answer())
     }
+
+    /// The client went on with the connection (an ACK or data without SYN/RST) although no
+    /// SYN-ACK is in the capture: it must have received one (a one-sided capture).
+    pub fn client_continued(&self) -> Option<&Event> {
+        self.events
+            .iter()
+            .find(|e| e.role == Role::ClientAck && matches!(e.obs.l4, L4::Tcp(t) if t.flags.ack()))
+    }
 }
 
 /// The outcome: the first acceptable answer decides (the client's stack acts on the first).
+/// With no answer in the capture, a client that went on with the connection was accepted.
 pub fn outcome(a: &Attempt) -> Outcome {
     match a.answer().map(|e| e.role) {
         Some(Role::SynAck) => Outcome::Accepted,
         Some(Role::Rst) => Outcome::Refused,
         Some(Role::IcmpUnreachable | Role::IcmpTimeExceeded) => Outcome::Unreachable,
+        _ if a.client_continued().is_some() => Outcome::Accepted,
         _ => Outcome::NoAnswer,
     }
 }
@@ -219,6 +232,8 @@ struct Tomb {
     isn: SeqNumber,
     syn_payload: u32,
     server: Endpoint,
+    /// It was accepted: later packets belong to the connection, not to the attempt.
+    accepted: bool,
 }
 
 /// The attempt tracker.
@@ -440,6 +455,13 @@ impl Tracker {
     fn on_event(&mut self, key: Key, role: Role, o: &Observation, sink: &mut impl Sink) {
         if let Some(a) = self.live.get_mut(&key) {
             let answered = a.answer().is_some();
+            // A RST after an accepted SYN-ACK resets an established connection: it is not an
+            // answer to the SYN, and not judged by SYN-SENT rules.
+            let role = if role == Role::Rst && a.answer().is_some_and(|e| e.role == Role::SynAck) {
+                Role::ResetAfterHandshake
+            } else {
+                role
+            };
             // After the handshake, one client ACK and one server segment are enough to show it
             // went on; later data is not the attempt's business (RSTs still are).
             if matches!(role, Role::ClientAck | Role::ServerOther)
@@ -487,10 +509,12 @@ impl Tracker {
                 }
             }
         } else if let Some(t) = self.tombs.get(&key).copied() {
-            if !matches!(
-                role,
-                Role::SynAck | Role::Rst | Role::IcmpUnreachable | Role::IcmpTimeExceeded
-            ) {
+            if t.accepted
+                || !matches!(
+                    role,
+                    Role::SynAck | Role::Rst | Role::IcmpUnreachable | Role::IcmpTimeExceeded
+                )
+            {
                 return;
             }
             let (acceptable, anomaly) = judge(role, t.isn, t.syn_payload, t.server, o);
@@ -575,6 +599,7 @@ impl Tracker {
                 isn: a.isn,
                 syn_payload: a.syn_payload,
                 server: a.server,
+                accepted: outcome(&a) == Outcome::Accepted,
             },
         );
         self.tomb_queue.push_back((until, key, a.id));
@@ -627,7 +652,7 @@ fn judge(role: Role, isn: SeqNumber, syn_payload: u32, server: Endpoint, o: &Obs
                 }
             }
         }
-        (Role::ClientAck | Role::ClientRst, _) => (false, None),
+        (Role::ClientAck | Role::ClientRst | Role::ResetAfterHandshake, _) => (false, None),
         _ => (false, None),
     }
 }

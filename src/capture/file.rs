@@ -259,7 +259,7 @@ pub fn read_capture(source: &Source, mut on_frame: impl FnMut(&Frame<'_>)) -> Re
                                 let data = epb.packet_data();
                                 deliver(&mut info, &mut on_frame, ifc.link, ts, data, epb.origlen);
                             }
-                            None => *info.skipped.entry("unknown_interface".into()).or_insert(0) += 1,
+                            None => skip_unknown_interface(&mut info),
                         }
                     }
                     PcapBlockOwned::NG(Block::SimplePacket(spb)) => match interfaces.first().copied() {
@@ -268,7 +268,7 @@ pub fn read_capture(source: &Source, mut on_frame: impl FnMut(&Frame<'_>)) -> Re
                             let data = spb.packet_data();
                             deliver(&mut info, &mut on_frame, ifc.link, last_ts, data, spb.origlen);
                         }
-                        None => *info.skipped.entry("unknown_interface".into()).or_insert(0) += 1,
+                        None => skip_unknown_interface(&mut info),
                     },
                     PcapBlockOwned::NG(_) => {}
                 }
@@ -336,6 +336,12 @@ pub fn read_capture(source: &Source, mut on_frame: impl FnMut(&Frame<'_>)) -> Re
     }
     info.bytes = reader.consumed() as u64;
     Ok(info)
+}
+
+/// A packet on an interface no description block declared: read, but not decodable.
+fn skip_unknown_interface(info: &mut CaptureInfo) {
+    info.frames += 1;
+    *info.skipped.entry("unknown_interface".into()).or_insert(0) += 1;
 }
 
 fn deliver(

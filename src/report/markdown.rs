@@ -158,7 +158,7 @@ pub fn write_markdown(report: &Report, opts: Options, out: &mut dyn Write) -> io
     let files: Vec<String> = c.files.iter().map(|f| md(&f.path)).collect();
     writeln!(
         out,
-        "<sub>synrst {} · {} · {} frames, {} decoded, {} skipped{}</sub>",
+        "---\n\nsynrst {} · {} · {} frames, {} decoded, {} skipped{}",
         report.tool.version,
         files.join(", "),
         c.frames,

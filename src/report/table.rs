@@ -26,6 +26,7 @@ pub(crate) fn answer_brief(a: &AnswerRecord) -> String {
         Role::ServerOther => "segment".to_string(),
         Role::ClientAck => "ACK".to_string(),
         Role::ClientRst => "client RST".to_string(),
+        Role::ResetAfterHandshake => "RST after handshake".to_string(),
     };
     format!("{kind} from {} ttl {} +{}", a.sender, a.ttl, ms(a.after_ms))
 }

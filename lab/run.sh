@@ -378,6 +378,9 @@ run_capture() {
 	[[ -s $OUT/$file ]] || die "capture $file is empty"
 
 	# Compare what each client got with the expectation; write truth rows.
+	local note_extra=""
+	[[ $flags == *offload* ]] && note_extra="; captured with veth TX checksum offload ON: every TCP segment in this file (the server's too, since veths hand the unfinished checksum along) carries an unfinished, wrong TCP checksum"
+	[[ $flags == *sll2* ]] && note_extra="; captured with tcpdump -i any -y LINUX_SLL2 in the client ns, saved as pcapng"
 	k=0
 	: >"$WORK/rows/$file"
 	for id in "${ids[@]}"; do
@@ -401,7 +404,7 @@ run_capture() {
 			"$got" "$want" "${elapsed:-?}"
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$file" "$src" "$port" "$dst" \
 			"${A_DPORT[$id]}" "${A_OUTCOME[$id]}" "${A_VERDICT[$id]}" "$got" \
-			"${A_NOTES[$id]}" >>"$WORK/rows/$file"
+			"${A_NOTES[$id]}$note_extra" >>"$WORK/rows/$file"
 		k=$((k + 1))
 	done
 }

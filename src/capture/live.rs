@@ -157,9 +157,9 @@ impl Live {
         match self.cap.next_packet() {
             Ok(p) => {
                 self.number += 1;
-                let secs = p.header.ts.tv_sec as i64;
+                let secs = i64::from(p.header.ts.tv_sec);
                 // Nanosecond precision was requested; tv_usec then holds nanoseconds.
-                let frac = p.header.ts.tv_usec as i64;
+                let frac = i64::from(p.header.ts.tv_usec);
                 let frame = Frame {
                     ts: Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(frac)),
                     link: self.link,

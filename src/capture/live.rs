@@ -157,8 +157,11 @@ impl Live {
         match self.cap.next_packet() {
             Ok(p) => {
                 self.number += 1;
+                // time_t and suseconds_t are i64 here but narrower on some platforms.
+                #[allow(clippy::useless_conversion)]
                 let secs = i64::from(p.header.ts.tv_sec);
                 // Nanosecond precision was requested; tv_usec then holds nanoseconds.
+                #[allow(clippy::useless_conversion)]
                 let frac = i64::from(p.header.ts.tv_usec);
                 let frame = Frame {
                     ts: Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(frac)),

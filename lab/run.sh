@@ -69,28 +69,28 @@ EOF
 CAPTURES=$(cat <<'EOF'
 synack|syn-synack.pcap|40001|-|0.6|synack
 synack-offload|syn-synack-csum-offload.pcap|40002|offload|0.6|synack
-rst-host|syn-rst-host.pcap|40003|-|0.6|rst-host
-rst-path|syn-rst-path.pcap|40004|-|0.6|rst-path
+rst-host|syn-rst-host.pcap|40003|-|0.6|synack,rst-host
+rst-path|syn-rst-path.pcap|40004|-|0.6|synack,rst-path
 icmp-port-path|syn-icmp-port-unreach-path.pcap|40005|-|0.6|icmp-port-path
 icmp-admin-path|syn-icmp-admin-prohibited.pcap|40006|-|0.6|icmp-admin-path
 icmp-hostprohib-path|syn-icmp-host-prohibited.pcap|40007|-|0.6|icmp-hostprohib-path
 drop-path|syn-drop-path.pcap|40008|-|0.6|drop-path
 icmp-port-hostfw|syn-icmp-port-unreach-host.pcap|40009|-|0.6|icmp-port-hostfw
 drop-hostfw|syn-drop-host.pcap|40010|-|0.6|drop-hostfw
-rst-hostfw|syn-rst-hostfw.pcap|40011|-|0.6|rst-hostfw
+rst-hostfw|syn-rst-hostfw.pcap|40011|-|0.6|synack,rst-hostfw
 rst-injected|syn-rst-injected.pcap|40012|inject|1.2|rst-injected
 icmp-host-unreach|syn-icmp-host-unreach.pcap|40013|-|3.6|icmp-host-unreach
 icmp-net-unreach|syn-icmp-net-unreach.pcap|40014|-|0.6|icmp-net-unreach
 v6-synack|v6-syn-synack.pcap|40021|-|0.6|v6-synack
-v6-rst-host|v6-syn-rst-host.pcap|40022|-|0.6|v6-rst-host
-v6-rst-path|v6-syn-rst-path.pcap|40023|-|0.6|v6-rst-path
+v6-rst-host|v6-syn-rst-host.pcap|40022|-|0.6|v6-synack,v6-rst-host
+v6-rst-path|v6-syn-rst-path.pcap|40023|-|0.6|v6-synack,v6-rst-path
 v6-icmp-port-path|v6-syn-icmp-port-unreach-path.pcap|40024|-|0.6|v6-icmp-port-path
 v6-icmp-admin-path|v6-syn-icmp-admin-prohibited.pcap|40025|-|0.6|v6-icmp-admin-path
 v6-drop-path|v6-syn-drop-path.pcap|40026|-|0.6|v6-drop-path
 v6-icmp-addr-unreach|v6-syn-icmp-addr-unreach.pcap|40027|-|3.6|v6-icmp-addr-unreach
 v6-icmp-noroute|v6-syn-icmp-noroute.pcap|40028|-|0.6|v6-icmp-noroute
 mixed|lab-mixed.pcap|41001|-|3.6|synack,rst-host,rst-path,icmp-port-path,icmp-admin-path,drop-path,icmp-host-unreach,synack-alt,v6-synack,v6-rst-host,v6-icmp-admin-path
-any-sll2|any-sll2.pcapng|42001|sll2|0.6|synack,rst-host,rst-path,icmp-port-path,drop-path,v6-rst-host,v6-icmp-admin-path
+any-sll2|any-sll2.pcapng|42001|sll2|0.6|synack,rst-host,rst-path,icmp-port-path,drop-path,v6-synack,v6-rst-host,v6-icmp-admin-path
 EOF
 )
 

@@ -582,23 +582,24 @@ fn decide_rst(a: &Attempt, rst: &Event, host: Option<&HostBaseline>, mut evidenc
                 host.map(|h| h.describe_hops()).unwrap_or_default()
             ),
         ),
-        // Same distance but a different initial TTL, or faster than the server answers, or
-        // fields a stack would not send: a middlebox, less surely.
-        (_, _, false, _, true, _, _) | (_, _, false, _, _, true, _) => (
+        // Same distance but a different initial TTL: a different TCP/IP stack sent the RST,
+        // so a middlebox answered, less surely than by distance.
+        (_, _, false, _, true, _, _) => (
             VerdictKind::PathFirewall,
             Confidence::Medium,
-            "RST from a different stack than the server's (initial TTL or timing differs): a middlebox answered".to_string(),
+            "RST from a different TCP/IP stack than the server's (initial TTL differs): a middlebox answered".to_string(),
         ),
         // Same distance as the server's own packets, nothing odd: the server's TCP stack sent
         // it (RFC 9293 §3.10.7.1, a SYN to a CLOSED port). A `reject with tcp reset` rule on
-        // the server itself is indistinguishable on the wire.
-        (_, _, false, true, false, false, true) => (
+        // the server itself is indistinguishable on the wire. Timing alone never overrides the
+        // distance (it varies with load), but it lowers the confidence.
+        (_, _, false, true, false, fast, true) => (
             VerdictKind::ClosedPort,
-            if host.is_some_and(|h| h.synacks > 0) { Confidence::High } else { Confidence::Medium },
+            if host.is_some_and(|h| h.synacks > 0) && !fast { Confidence::High } else { Confidence::Medium },
             format!("the server's own TCP stack answered RST: nothing listens on port {} (or the server's own firewall rejects with tcp-reset)", a.server.port),
         ),
         // Same distance but odd fields: probably the host, but something rewrote or forged it.
-        (_, _, false, true, false, false, false) => (
+        (_, _, false, true, false, _, false) => (
             VerdictKind::ClosedPort,
             Confidence::Low,
             "RST from the server's distance but with fields a stack would not send".to_string(),
@@ -656,19 +657,14 @@ fn decide_icmp(a: &Attempt, e: &Event, host: Option<&HostBaseline>, mut evidence
     };
     let sender = e.obs.ip.src;
     let from_server = sender == a.server.ip;
-    let sent = a
-        .syn_times
-        .iter()
-        .filter(|s| **s <= e.obs.ts)
-        .max()
-        .copied()
-        .unwrap_or(a.start);
-    let delay_ms = e.obs.ts.millis_since(sent);
+    // From the first SYN: a router queues the SYNs while it resolves the address, and answers
+    // them all when ARP/ND gives up (Linux: about 3 s), whatever SYN came last.
+    let delay_ms = e.obs.ts.millis_since(a.start);
     let name = icmp_name(&icmp);
     evidence.push(ev(
         "icmp_type",
         format!(
-            "{name} (type {} code {}) from {sender}, {delay_ms:.1} ms after the SYN",
+            "{name} (type {} code {}) from {sender}, {delay_ms:.1} ms after the first SYN",
             icmp.icmp_type, icmp.code
         ),
         None,

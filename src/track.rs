@@ -666,7 +666,7 @@ fn is_duplicate(e: &Event, role: Role, o: &Observation) -> bool {
         (L4::Tcp(a), L4::Tcp(b)) => {
             a.seq == b.seq && a.ack == b.ack && a.flags == b.flags && e.obs.ip.ip_id == o.ip.ip_id
         }
-        (L4::IcmpError(a), L4::IcmpError(b)) => a == b && e.obs.ip.src == o.ip.src,
+        (L4::IcmpError(a), L4::IcmpError(b)) => a == b && e.obs.ip.src == o.ip.src && e.obs.ip.ip_id == o.ip.ip_id,
         _ => false,
     }
 }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Mutex, OnceLock};
 
-use crate::model::Report;
+use crate::model::{AttemptRecord, Report};
 
 /// Environment variable holding a key (any string) for reproducible pseudonyms.
 pub const KEY_ENV: &str = "SYNRST_ANON_KEY";
@@ -47,20 +47,28 @@ pub fn anonymize_report(report: &mut Report) {
     anonymize_report_with(anonymizer(), report);
 }
 
+/// Replaces every IP address in one attempt (for attempts streamed before the report is done).
+pub fn anonymize_attempt(a: &Anonymizer, r: &mut AttemptRecord) {
+    r.client.ip = a.ip(r.client.ip);
+    r.server.ip = a.ip(r.server.ip);
+    for p in r.answer.iter_mut().chain(r.packets.iter_mut()) {
+        p.sender = a.ip(p.sender);
+    }
+    r.explanation = a.text(&r.explanation);
+    for e in &mut r.evidence {
+        e.observed = a.text(&e.observed);
+        e.baseline = e.baseline.as_deref().map(|b| a.text(b));
+        e.meaning = a.text(&e.meaning);
+    }
+}
+
 /// [`anonymize_report`] with a given mapping.
 pub fn anonymize_report_with(a: &Anonymizer, report: &mut Report) {
     for r in &mut report.attempts {
-        r.client.ip = a.ip(r.client.ip);
-        r.server.ip = a.ip(r.server.ip);
-        for p in r.answer.iter_mut().chain(r.packets.iter_mut()) {
-            p.sender = a.ip(p.sender);
-        }
-        r.explanation = a.text(&r.explanation);
-        for e in &mut r.evidence {
-            e.observed = a.text(&e.observed);
-            e.baseline = e.baseline.as_deref().map(|b| a.text(b));
-            e.meaning = a.text(&e.meaning);
-        }
+        anonymize_attempt(a, r);
+    }
+    if let Some(live) = &mut report.capture.live {
+        live.filter = a.text(&live.filter);
     }
     for d in &mut report.summary.destinations {
         d.server.ip = a.ip(d.server.ip);

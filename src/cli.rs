@@ -45,6 +45,11 @@ pub struct AnalyzeArgs {
     /// Most attempts tracked at once; beyond it the oldest is closed early and counted.
     #[arg(long, default_value_t = 200_000, value_name = "N")]
     pub max_attempts: usize,
+
+    /// Most attempts listed one by one in the report; later ones are counted per destination
+    /// (keeps memory and output bounded on SYN floods).
+    #[arg(long, default_value_t = synrst::DEFAULT_MAX_LISTED, value_name = "N")]
+    pub max_listed: usize,
 }
 
 /// Output options shared by the subcommands.

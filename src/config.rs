@@ -35,6 +35,7 @@ pub struct Output {
 #[derive(Clone, Debug)]
 pub struct Analyze {
     pub analyze: AnalyzeConfig,
+    pub max_listed: usize,
     pub output: Output,
 }
 
@@ -81,7 +82,14 @@ pub fn analyze(a: &AnalyzeArgs) -> Result<Analyze, String> {
     if stdin_count > 1 {
         return Err("standard input (-) can be given only once".into());
     }
+    if stdin_count > 0 && a.output.evidence.is_some() {
+        return Err(
+            "--evidence re-reads the capture, so it cannot come from standard input (-): save it to a file first"
+                .into(),
+        );
+    }
     Ok(Analyze {
+        max_listed: a.max_listed,
         analyze: AnalyzeConfig {
             sources: a.files.iter().map(|f| Source::from_arg(f)).collect(),
             track: TrackConfig {

@@ -354,6 +354,18 @@ fn observe(
         Some(pl) => (pl.ip_number, pl.fragmented, pl.payload.len()),
         None => return Err(Skip::Malformed),
     };
+    // A frame cut by the snap length holds less than the IP header says was sent: the
+    // payload length comes from the header then, so that cut segments keep their size.
+    let ip_payload_len = match (&p.net, payload.is_some_and(|pl| pl.incomplete)) {
+        (Some(LaxNetSlice::Ipv4(v4)), true) => {
+            usize::from(v4.header().total_len()).saturating_sub(usize::from(v4.header().ihl()) * 4)
+        }
+        (Some(LaxNetSlice::Ipv6(v6)), true) => {
+            usize::from(v6.header().payload_length()).saturating_sub(v6.extensions().slice().len())
+        }
+        _ => ip_payload_len,
+    }
+    .max(ip_payload_len);
     let l4 = match &p.transport {
         Some(TransportSlice::Tcp(tcp)) => {
             let checksum = if truncated {

@@ -29,7 +29,7 @@ pub mod track;
 
 use std::collections::BTreeMap;
 
-use attribute::{Baselines, Verdict};
+use attribute::{Baselines, Verdict, VerdictKind};
 use capture::{CaptureError, Source, Timestamp};
 use decode::L4;
 use model::{AnswerRecord, AttemptRecord, CaptureSummary, Destination, Report, Summary};
@@ -48,7 +48,21 @@ pub struct AnalyzeConfig {
 /// closes it (attributed with the baselines learned so far): the NDJSON writer streams it.
 /// The returned report is attributed with the baselines of the whole capture.
 pub fn analyze(cfg: &AnalyzeConfig, on_closed: Option<&mut dyn FnMut(&AttemptRecord)>) -> Result<Report, CaptureError> {
+    analyze_listing(cfg, DEFAULT_MAX_LISTED, on_closed)
+}
+
+/// Most attempts listed one by one in a report by default; the rest are counted per destination.
+pub const DEFAULT_MAX_LISTED: usize = 100_000;
+
+/// [`analyze`], listing at most `max_listed` attempts one by one (the rest are counted in the
+/// summary, so memory stays bounded under SYN floods).
+pub fn analyze_listing(
+    cfg: &AnalyzeConfig,
+    max_listed: usize,
+    on_closed: Option<&mut dyn FnMut(&AttemptRecord)>,
+) -> Result<Report, CaptureError> {
     let mut engine = Engine::new(cfg.track, on_closed);
+    engine.set_max_listed(max_listed);
     for source in &cfg.sources {
         engine.begin_source(source.display());
         let info = capture::read_capture(source, |frame| engine.frame(frame))?;
@@ -86,7 +100,12 @@ impl<'cb> Engine<'cb> {
 
     /// Starts a new input (a file, or an interface); `name` labels its attempts.
     pub fn begin_source(&mut self, name: String) {
-        self.collector.file = name;
+        self.collector.files.push(name);
+    }
+
+    /// Lists at most `n` attempts one by one; later ones are counted per destination.
+    pub fn set_max_listed(&mut self, n: usize) {
+        self.collector.max_listed = n;
     }
 
     /// Feeds one frame.
@@ -107,7 +126,10 @@ impl<'cb> Engine<'cb> {
             Err(skip) => {
                 *self.summary.skipped.entry(skip.name().to_string()).or_insert(0) += 1;
                 if let decode::Skip::UnsupportedLinkType(l) = skip {
-                    *self.unsupported.entry((self.collector.file.clone(), l.0)).or_insert(0) += 1;
+                    *self
+                        .unsupported
+                        .entry((self.collector.file().to_string(), l.0))
+                        .or_insert(0) += 1;
                 }
             }
         }
@@ -173,7 +195,22 @@ impl<'cb> Engine<'cb> {
         summary.peak_in_flight = stats.peak_in_flight;
         summary.anomalies = stats.anomalies;
 
-        let attempts: Vec<(String, Attempt)> = self.collector.attempts.into_iter().flatten().collect();
+        let folded = std::mem::take(&mut self.collector.folded);
+        if folded.attempts > 0 {
+            summary.warnings.push(capture::Warning {
+                file: self.collector.files.join(", "),
+                offset: None,
+                message: format!(
+                    "{} attempt(s) beyond the first {} are counted in the summary, not listed one by one",
+                    folded.attempts, self.collector.max_listed
+                ),
+            });
+        }
+        let files = std::mem::take(&mut self.collector.files);
+        let attempts: Vec<(String, Attempt)> = std::mem::take(&mut self.collector.attempts)
+            .into_values()
+            .map(|(f, a)| (files.get(f as usize).cloned().unwrap_or_default(), a))
+            .collect();
         for (_, a) in &attempts {
             baselines.observe_attempt(a);
         }
@@ -189,7 +226,7 @@ impl<'cb> Engine<'cb> {
             .enumerate()
             .map(|(i, ((file, a), v))| record(i as u64 + 1, file, a, v))
             .collect();
-        let summary_block = summarize(&records, hints);
+        let summary_block = summarize(&records, hints, folded);
         Report {
             schema: model::SCHEMA,
             tool: model::Tool::default(),
@@ -200,24 +237,71 @@ impl<'cb> Engine<'cb> {
     }
 }
 
-/// Keeps closed attempts (indexed by id) so that late packets can still join them.
+/// Attempts beyond the listing cap, counted per destination.
 #[derive(Default)]
+struct Folded {
+    attempts: u64,
+    by_dest: std::collections::HashMap<flow::Endpoint, FoldCounts>,
+    /// Attempts to destinations beyond the cap on destinations.
+    other_destinations: u64,
+}
+
+#[derive(Default)]
+struct FoldCounts {
+    outcomes: [u64; 4],
+    verdicts: BTreeMap<&'static str, u64>,
+}
+
+/// Keeps closed attempts (by id) so that late packets can still join them, up to a cap.
 struct Collector {
-    file: String,
-    attempts: Vec<Option<(String, Attempt)>>,
+    files: Vec<String>,
+    attempts: BTreeMap<u64, (u32, Attempt)>,
+    max_listed: usize,
+    folded: Folded,
+}
+
+impl Default for Collector {
+    fn default() -> Self {
+        Collector {
+            files: Vec::new(),
+            attempts: BTreeMap::new(),
+            max_listed: DEFAULT_MAX_LISTED,
+            folded: Folded::default(),
+        }
+    }
 }
 
 impl Collector {
-    fn closed(&mut self, a: Attempt) {
-        let id = a.id as usize;
-        if self.attempts.len() <= id {
-            self.attempts.resize_with(id + 1, || None);
+    fn file(&self) -> &str {
+        self.files.last().map(String::as_str).unwrap_or("")
+    }
+
+    fn closed(&mut self, a: Attempt, baselines: &Baselines) {
+        if self.attempts.len() < self.max_listed {
+            let file = self.files.len().saturating_sub(1) as u32;
+            self.attempts.insert(a.id, (file, a));
+            return;
         }
-        self.attempts[id] = Some((self.file.clone(), a));
+        // Over the cap: count it where the summary will show it, and let it go.
+        let f = &mut self.folded;
+        f.attempts += 1;
+        let known = f.by_dest.len() < self.max_listed || f.by_dest.contains_key(&a.server);
+        if !known {
+            f.other_destinations += 1;
+            return;
+        }
+        let c = f.by_dest.entry(a.server).or_default();
+        let o = outcome(&a);
+        c.outcomes[o as usize] += 1;
+        if o != Outcome::Accepted {
+            *c.verdicts
+                .entry(attribute::attribute(&a, baselines).verdict.name())
+                .or_insert(0) += 1;
+        }
     }
 
     fn late(&mut self, id: u64, ts: Timestamp, event: Option<Event>) {
-        let Some(Some((_, a))) = self.attempts.get_mut(id as usize) else {
+        let Some((_, a)) = self.attempts.get_mut(&id) else {
             return;
         };
         match event {
@@ -249,9 +333,9 @@ impl Sink for Streaming<'_, '_> {
     fn closed(&mut self, a: Attempt) {
         if let Some(f) = self.on_closed.as_deref_mut() {
             let v = attribute::attribute(&a, self.baselines);
-            f(&record(a.id + 1, &self.collector.file, &a, v));
+            f(&record(a.id + 1, self.collector.file(), &a, v));
         }
-        self.collector.closed(a);
+        self.collector.closed(a, self.baselines);
     }
 
     fn late(&mut self, id: u64, ts: Timestamp, event: Option<Event>) {
@@ -349,9 +433,10 @@ fn record(id: u64, file: &str, a: &Attempt, v: Verdict) -> AttemptRecord {
     }
 }
 
-fn summarize(records: &[AttemptRecord], hints: Vec<String>) -> Summary {
+fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> Summary {
     let mut s = Summary {
-        attempts: records.len() as u64,
+        attempts: records.len() as u64 + folded.attempts,
+        unlisted_attempts: folded.attempts,
         hints,
         ..Summary::default()
     };
@@ -386,6 +471,49 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>) -> Summary {
             *verdicts[i].entry(r.verdict.name()).or_insert(0) += 1;
         }
     }
+    // Attempts beyond the listing cap, in a stable order.
+    let mut folded_dests: Vec<(flow::Endpoint, FoldCounts)> = folded.by_dest.into_iter().collect();
+    folded_dests.sort_by_key(|(e, _)| *e);
+    for (server, c) in folded_dests {
+        let i = *index.entry(server).or_insert_with(|| {
+            dests.push(Destination {
+                server,
+                attempts: 0,
+                accepted: 0,
+                refused: 0,
+                unreachable: 0,
+                no_answer: 0,
+                verdict: None,
+            });
+            verdicts.push(BTreeMap::new());
+            dests.len() - 1
+        });
+        let d = &mut dests[i];
+        let [accepted, refused, unreachable, no_answer] = c.outcomes;
+        d.attempts += accepted + refused + unreachable + no_answer;
+        d.accepted += accepted;
+        d.refused += refused;
+        d.unreachable += unreachable;
+        d.no_answer += no_answer;
+        for (o, n) in [
+            (Outcome::Accepted, accepted),
+            (Outcome::Refused, refused),
+            (Outcome::Unreachable, unreachable),
+            (Outcome::NoAnswer, no_answer),
+        ] {
+            if n > 0 {
+                *s.by_outcome.entry(o.name()).or_insert(0) += n;
+            }
+        }
+        for (name, n) in c.verdicts {
+            *verdicts[i].entry(name).or_insert(0) += n;
+            *s.by_verdict.entry(name).or_insert(0) += n;
+        }
+        if accepted > 0 {
+            *s.by_verdict.entry(VerdictKind::Accepted.name()).or_insert(0) += accepted;
+        }
+    }
+    s.other_destinations = folded.other_destinations;
     for (d, v) in dests.iter_mut().zip(verdicts) {
         d.verdict = v
             .into_iter()

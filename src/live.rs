@@ -132,9 +132,13 @@ pub fn run(args: &LiveArgs) -> anyhow::Result<ExitCode> {
             if !streaming || write_err.is_some() {
                 return;
             }
+            let mut r = r.clone();
+            if output.anonymize {
+                synrst::anonymize::anonymize_attempt(synrst::anonymize::anonymizer(), &mut r);
+            }
             let res = match output.format {
-                Format::Ndjson => report::write_ndjson_attempt(r, &mut out),
-                _ => writeln!(out, "{}", line(r)),
+                Format::Ndjson => report::write_ndjson_attempt(&r, &mut out),
+                _ => writeln!(out, "{}", line(&r)),
             };
             if let Err(e) = res.and_then(|_| out.flush()) {
                 write_err = Some(e);

@@ -67,16 +67,21 @@ fn analyze(cfg: &config::Analyze) -> anyhow::Result<ExitCode> {
     let streaming = cfg.output.format == Format::Ndjson;
     let mut write_err: Option<io::Error> = None;
     let report = {
+        let anonymize = cfg.output.anonymize;
         let mut line = |r: &synrst::model::AttemptRecord| {
             if write_err.is_none() {
-                if let Err(e) = report::write_ndjson_attempt(r, &mut out).and_then(|_| out.flush()) {
+                let mut r = r.clone();
+                if anonymize {
+                    synrst::anonymize::anonymize_attempt(synrst::anonymize::anonymizer(), &mut r);
+                }
+                if let Err(e) = report::write_ndjson_attempt(&r, &mut out).and_then(|_| out.flush()) {
                     write_err = Some(e);
                 }
             }
         };
         let on_closed: Option<&mut dyn FnMut(&synrst::model::AttemptRecord)> =
             if streaming { Some(&mut line) } else { None };
-        synrst::analyze(&cfg.analyze, on_closed)?
+        synrst::analyze_listing(&cfg.analyze, cfg.max_listed, on_closed)?
     };
     if let Some(e) = write_err {
         return Err(e.into());
@@ -92,6 +97,9 @@ pub(crate) fn emit(
     sources: &[synrst::capture::Source],
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
+    if output.anonymize {
+        synrst::anonymize::anonymize_report(&mut report);
+    }
     for w in &report.capture.warnings {
         let file = report::escape(&w.file);
         let message = report::escape(&w.message);
@@ -99,9 +107,6 @@ pub(crate) fn emit(
             Some(o) => eprintln!("synrst: warning: {file} at byte {o}: {message}"),
             None => eprintln!("synrst: warning: {file}: {message}"),
         }
-    }
-    if output.anonymize {
-        synrst::anonymize::anonymize_report(&mut report);
     }
     if let Some(path) = &output.evidence {
         synrst::evidence::write_evidence(sources, &report, path, output.keep_payload, output.anonymize)

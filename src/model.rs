@@ -197,8 +197,13 @@ pub struct AnswerRecord {
 /// Counts and conclusions over all attempts.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
-    /// Number of attempts.
+    /// Number of attempts (listed and not).
     pub attempts: u64,
+    /// Attempts beyond the listing cap (`--max-listed`): counted here and per destination,
+    /// not listed in `attempts`.
+    pub unlisted_attempts: u64,
+    /// Unlisted attempts to destinations beyond the cap on destinations (in no row).
+    pub other_destinations: u64,
     /// Attempts per outcome.
     pub by_outcome: BTreeMap<&'static str, u64>,
     /// Attempts per verdict.

@@ -2,7 +2,7 @@
 # synrst lab: real captures of TCP SYNs and what answered them, made by real
 # Linux kernels in network namespaces, with machine-readable ground truth.
 #
-#   sudo lab/run.sh [--out DIR] [--no-check] [SCENARIO...]
+#   sudo lab/run.sh [--out DIR] [--no-check] [--live SYNRST_BINARY] [SCENARIO...]
 #   lab/run.sh --list
 #
 # Topology (all inside namespaces this script creates; see lab/README.md):
@@ -136,12 +136,13 @@ usage() {
 	while IFS='|' read -r id file _; do printf '  %-22s %s\n' "$id" "$file"; done <<<"$CAPTURES"
 }
 
-OUT="" CHECK=1 SELECTED=()
+OUT="" CHECK=1 SELECTED=() LIVE_BIN=
 while (($#)); do
 	case "$1" in
 	--out) [[ $# -ge 2 ]] || die "--out needs a directory"; OUT=$2; shift 2 ;;
 	--out=*) OUT=${1#--out=}; shift ;;
 	--no-check) CHECK=0; shift ;;
+	--live) [[ $# -ge 2 ]] || die "--live needs the synrst binary"; LIVE_BIN=$2; shift 2 ;;
 	--list) usage; exit 0 ;;
 	-h | --help) usage; exit 0 ;;
 	-*) die "unknown option $1 (see --help)" ;;
@@ -350,6 +351,16 @@ run_capture() {
 	cap_pid=$!
 	PIDS+=("$cap_pid")
 	wait_for "$WORK/tcpdump.log" 'listening on' 5 || die "tcpdump did not start: $(cat "$WORK/tcpdump.log")"
+	# --live BIN: synrst live captures the same traffic on the same interface; its final
+	# report goes next to the capture as FILE.live.json (tests/live.rs compares the two).
+	local live_pid=""
+	if [[ -n $LIVE_BIN ]]; then
+		ip netns exec "$NS_CL" "$LIVE_BIN" live -i "$iface" --json -o "$OUT/$file.live.json" \
+			--duration 60 >"$WORK/live.log" 2>&1 &
+		live_pid=$!
+		PIDS+=("$live_pid")
+		wait_for "$WORK/live.log" 'capturing on' 5 || die "synrst live did not start: $(cat "$WORK/live.log")"
+	fi
 	sleep 0.2
 
 	# Start every attempt of this capture (concurrently, staggered a little).
@@ -370,6 +381,10 @@ run_capture() {
 
 	sleep "$linger"  # late packets, see CAPTURES
 	stop_pid "$cap_pid" TERM
+	if [[ -n $live_pid ]]; then
+		stop_pid "$live_pid" INT
+		[[ -s $OUT/$file.live.json ]] || die "synrst live wrote no report for $file: $(cat "$WORK/live.log")"
+	fi
 	[[ -n $inj_pid ]] && stop_pid "$inj_pid" TERM
 	[[ $flags == *offload* ]] && set_offload off
 	if [[ $flags == *sll2* ]]; then

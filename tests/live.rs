@@ -351,3 +351,70 @@ fn live_without_privileges_says_exactly_what_to_run() {
     assert!(err.contains("sudo synrst live -i lo"), "{err}");
     assert!(err.contains("setcap cap_net_raw,cap_net_admin+ep"), "{err}");
 }
+
+/// The lab's scenarios (every kind of answer, IPv4 and IPv6, `-i any`) run while `synrst live`
+/// captures in the lab's client namespace next to tcpdump; each live report must give every
+/// attempt the outcome and verdict that the offline analysis of tcpdump's capture gives.
+/// Needs `SYNRST_LAB=1` (about 90 s), like the lab re-run in tests/lab.rs.
+#[test]
+fn live_captures_every_lab_scenario_like_offline_analysis() {
+    if skip() {
+        return;
+    }
+    if std::env::var_os("SYNRST_LAB").is_none() {
+        eprintln!("skipping the lab under live capture: set SYNRST_LAB=1");
+        return;
+    }
+    let out = std::env::temp_dir().join(format!("synrst-lab-live-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/run.sh");
+    let status = Command::new("bash")
+        .arg(script)
+        .arg("--out")
+        .arg(&out)
+        .args(["--live", BIN])
+        .status()
+        .expect("run the lab");
+    assert!(status.success(), "lab/run.sh --live failed (see its output above)");
+    let mut problems = Vec::new();
+    let mut compared = 0;
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !(name.ends_with(".pcap") || name.ends_with(".pcapng")) {
+            continue;
+        }
+        let live_path = out.join(format!("{name}.live.json"));
+        let live: Value = serde_json::from_str(&std::fs::read_to_string(&live_path).unwrap()).unwrap();
+        let offline = analyze_json(&path);
+        let key = |r: &Value| -> Vec<String> {
+            let mut v: Vec<String> = r["attempts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{}:{} -> {}:{} {} {}",
+                        a["client"]["ip"],
+                        a["client"]["port"],
+                        a["server"]["ip"],
+                        a["server"]["port"],
+                        a["outcome"],
+                        a["verdict"]
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let (l, o) = (key(&live), key(&offline));
+        if l != o {
+            problems.push(format!("{name}:\n  live:    {l:?}\n  offline: {o:?}"));
+        }
+        compared += 1;
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    assert!(compared >= 20, "only {compared} captures compared");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

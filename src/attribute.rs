@@ -124,6 +124,15 @@ pub fn initial_ttl(ttl: u8) -> u8 {
     }
 }
 
+/// "1 hop", "3 hops".
+pub fn n_hops(n: u8) -> String {
+    if n == 1 {
+        "1 hop".to_string()
+    } else {
+        format!("{n} hops")
+    }
+}
+
 /// Hops travelled, from a captured TTL.
 pub fn hops(ttl: u8) -> u8 {
     initial_ttl(ttl) - ttl
@@ -189,7 +198,8 @@ impl HostBaseline {
     fn describe_hops(&self) -> String {
         match self.hops {
             Some((lo, hi)) if lo == hi => format!(
-                "{lo} hops (TTL {} from initial {})",
+                "{} (TTL {} from initial {})",
+                n_hops(lo),
                 self.initial_ttl.unwrap_or(0) - lo,
                 self.initial_ttl.unwrap_or(0)
             ),
@@ -499,7 +509,8 @@ fn decide_rst(a: &Attempt, rst: &Event, host: Option<&HostBaseline>, mut evidenc
     let f = rst_facts(a, rst, host, &evidence);
     let d = hops(rst.obs.ip.ttl);
     let observed_hops = format!(
-        "{d} hops (TTL {} from initial {})",
+        "{} (TTL {} from initial {})",
+        n_hops(d),
         rst.obs.ip.ttl,
         initial_ttl(rst.obs.ip.ttl)
     );
@@ -577,8 +588,8 @@ fn decide_rst(a: &Attempt, rst: &Event, host: Option<&HostBaseline>, mut evidenc
             VerdictKind::PathFirewall,
             if fast || host.is_some_and(|h| h.synacks > 0) { Confidence::High } else { Confidence::Medium },
             format!(
-                "RST sent by a device {} hop(s) from the client; the server is {}",
-                hops(rst.obs.ip.ttl),
+                "RST sent by a device {} from the client; the server is {}",
+                n_hops(hops(rst.obs.ip.ttl)),
                 host.map(|h| h.describe_hops()).unwrap_or_default()
             ),
         ),
@@ -672,7 +683,7 @@ fn decide_icmp(a: &Attempt, e: &Event, host: Option<&HostBaseline>, mut evidence
     ));
     evidence.push(ev(
         "icmp_sender",
-        format!("{sender}, {} hops away", hops(e.obs.ip.ttl)),
+        format!("{sender}, {} away", n_hops(hops(e.obs.ip.ttl))),
         Some(format!(
             "destination {}{}",
             a.server.ip,
@@ -948,9 +959,9 @@ pub fn capture_hints(attempts: &[(&Attempt, &Verdict)], b: &Baselines) -> Vec<St
         .collect();
     if fps.len() >= 3 && fps.iter().all(|f| *f == fps[0]) {
         hints.push(format!(
-            "all {} servers that answered are {} hop(s) away with the same SYN-ACK fingerprint: a NAT, proxy or load balancer may be answering for all of them",
+            "all {} servers that answered are {} away with the same SYN-ACK fingerprint: a NAT, proxy or load balancer may be answering for all of them",
             fps.len(),
-            fps[0].0
+            n_hops(fps[0].0)
         ));
     }
     let mut by_dest: HashMap<IpAddr, (u64, u64)> = HashMap::new();

@@ -79,7 +79,7 @@ fn rst_nearer_than_host_is_path_firewall() {
     assert_eq!(a.verdict, VerdictKind::PathFirewall);
     assert_eq!(a.confidence, Confidence::High);
     let hops = a.evidence.iter().find(|e| e.signal == "rst_hops").unwrap();
-    assert!(hops.observed.starts_with("1 hops"), "{hops:?}");
+    assert!(hops.observed.starts_with("1 hop "), "{hops:?}");
     assert!(hops.baseline.as_deref().unwrap().starts_with("3 hops"), "{hops:?}");
 }
 

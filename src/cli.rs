@@ -26,6 +26,9 @@ pub enum Command {
     Live(LiveArgs),
     /// List the interfaces live capture can use (needs the `live` build feature).
     Interfaces,
+    /// Ask the network directly: send SYNs to HOST:PORT, locate the device that answers, and
+    /// explain refusals on this machine (needs CAP_NET_RAW for remote targets).
+    Probe(crate::probe_cmd::ProbeArgs),
 }
 
 /// `synrst analyze`.

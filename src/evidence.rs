@@ -1066,6 +1066,7 @@ mod tests {
             capture: Default::default(),
             attempts: Vec::new(),
             summary: Default::default(),
+            probe: None,
         };
         let a = Anonymizer::with_key("x");
         let out = tmp("refuse.pcapng");

@@ -22,6 +22,7 @@ pub mod decode;
 pub mod evidence;
 pub mod flow;
 pub mod model;
+pub mod probe;
 pub mod report;
 #[doc(hidden)]
 pub mod testutil;
@@ -233,6 +234,7 @@ impl<'cb> Engine<'cb> {
             capture: summary,
             attempts: records,
             summary: summary_block,
+            probe: None,
         }
     }
 }

@@ -5,6 +5,7 @@ mod cli;
 mod config;
 #[cfg(feature = "live")]
 mod live;
+mod probe_cmd;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -49,6 +50,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Interfaces => live::interfaces(),
         #[cfg(not(feature = "live"))]
         Command::Live(_) | Command::Interfaces => live_unavailable(),
+        Command::Probe(args) => probe_cmd::run(&args),
     }
 }
 

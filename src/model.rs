@@ -29,6 +29,9 @@ pub struct Report {
     pub attempts: Vec<AttemptRecord>,
     /// Counts and capture-wide conclusions.
     pub summary: Summary,
+    /// `synrst probe` only: the baseline, the TTL-limited SYNs and the located device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<crate::probe::ProbeSummary>,
 }
 
 /// Name and version of the program.

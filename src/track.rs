@@ -365,7 +365,7 @@ impl Tracker {
                 }
                 if a.syn_times
                     .last()
-                    .is_some_and(|last| (o.ts.0 - last.0).abs() < DUPLICATE_NS)
+                    .is_some_and(|last| o.ts.0.abs_diff(last.0) < DUPLICATE_NS.unsigned_abs())
                 {
                     a.anomalies.insert(Anomaly::DuplicateFrame);
                     self.stats.anomalies.bump(Anomaly::DuplicateFrame);
@@ -659,7 +659,7 @@ fn judge(role: Role, isn: SeqNumber, syn_payload: u32, server: Endpoint, o: &Obs
 
 /// The same packet captured twice (e.g. on two interfaces, or plain and encapsulated).
 fn is_duplicate(e: &Event, role: Role, o: &Observation) -> bool {
-    if e.role != role || (e.obs.ts.0 - o.ts.0).abs() >= DUPLICATE_NS {
+    if e.role != role || e.obs.ts.0.abs_diff(o.ts.0) >= DUPLICATE_NS.unsigned_abs() {
         return false;
     }
     match (e.obs.l4, o.l4) {

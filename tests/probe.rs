@@ -538,7 +538,10 @@ fn probe_locates_who_refused_on_a_routed_path() {
     );
     check(
         "markdown + --fail-on exits 1",
-        code == 1 && out.contains("**Located:**"),
+        code == 1
+            && out.contains("**Located:**")
+            && out.contains("The probe located the device that answers: hop 2 \\(`198.18.2.2`\\)")
+            && !out.contains("traceroute"),
         &|| format!("{code} {out} {err}"),
     );
     let (code, out, err) = lab.probe(

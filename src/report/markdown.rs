@@ -719,7 +719,26 @@ pub(crate) fn next_steps(r: &AttemptRecord, report: &Report) -> Vec<Rich> {
                     .t(")."),
                 );
             }
-            if let Some(p) = where_on_path(&pos) {
+            // `synrst probe` already located the device with TTL-limited SYNs: say where.
+            let located = report
+                .probe
+                .as_ref()
+                .and_then(|p| p.locate.as_ref())
+                .filter(|l| l.device == crate::probe::LocateDevice::Path);
+            if let Some(l) = located {
+                let mut x = t(format!("The probe located the device that answers: hop {}", l.hop));
+                if let Some(a) = l.address {
+                    x = x.t(" (").c(a).t(")");
+                }
+                if let Some(h) = l.host_hop {
+                    x = x.t(format!("; the server is hop {h}"));
+                }
+                x = x.t(format!(". Look at that device's rules for TCP port {port}."));
+                if !l.agree {
+                    x = x.t(" The answer's own TTL disagrees with the hop that the TTL-limited SYNs found (TTL mirroring?): see the probe's notes.");
+                }
+                steps.push(x);
+            } else if let Some(p) = where_on_path(&pos) {
                 let mut x = t("Find the device ");
                 if let Some(s) = sender.filter(|s| *s != ip) {
                     x = x.t("(").c(s).t(") ");

@@ -235,3 +235,18 @@ pub struct Destination {
     /// The most common verdict among attempts that were not accepted.
     pub verdict: Option<&'static str>,
 }
+
+impl Destination {
+    /// A row for `server` with nothing counted yet.
+    pub fn new(server: Endpoint) -> Destination {
+        Destination {
+            server,
+            attempts: 0,
+            accepted: 0,
+            refused: 0,
+            unreachable: 0,
+            no_answer: 0,
+            verdict: None,
+        }
+    }
+}

@@ -751,15 +751,7 @@ pub fn build_report(label: &str, records: Vec<AttemptRecord>) -> crate::model::R
         let d = match summary.destinations.iter_mut().position(|d| d.server == r.server) {
             Some(i) => &mut summary.destinations[i],
             None => {
-                summary.destinations.push(Destination {
-                    server: r.server,
-                    attempts: 0,
-                    accepted: 0,
-                    refused: 0,
-                    unreachable: 0,
-                    no_answer: 0,
-                    verdict: None,
-                });
+                summary.destinations.push(Destination::new(r.server));
                 let n = summary.destinations.len() - 1;
                 &mut summary.destinations[n]
             }

@@ -2,7 +2,7 @@
 # synrst lab: real captures of TCP SYNs and what answered them, made by real
 # Linux kernels in network namespaces, with machine-readable ground truth.
 #
-#   sudo lab/run.sh [--out DIR] [--no-check] [--live SYNRST_BINARY] [SCENARIO...]
+#   sudo lab/run.sh [--out DIR] [--no-check] [--live SYNRST] [--probe SYNRST] [SCENARIO...]
 #   lab/run.sh --list
 #
 # Topology (all inside namespaces this script creates; see lab/README.md):
@@ -24,7 +24,7 @@ ALL_NS=("$NS_CL" "$NS_R1" "$NS_FW" "$NS_R2" "$NS_SV")
 CL4=198.18.1.2 CL6=2001:db8:1::2
 SV4=198.18.4.2 SV6=2001:db8:4::2
 SERVER_PORTS=80,82,83,84,85,86,87,88,89,90,443
-BUDGET=230          # seconds; the whole run must stay under ~4 minutes
+BUDGET=230          # seconds; the whole run must stay under ~4 minutes (more with --probe)
 
 # --------------------------------------------------------------------------
 # Attempts: one connection attempt each (a 4-tuple once the source port is
@@ -136,13 +136,14 @@ usage() {
 	while IFS='|' read -r id file _; do printf '  %-22s %s\n' "$id" "$file"; done <<<"$CAPTURES"
 }
 
-OUT="" CHECK=1 SELECTED=() LIVE_BIN=
+OUT="" CHECK=1 SELECTED=() LIVE_BIN="" PROBE_BIN=""
 while (($#)); do
 	case "$1" in
 	--out) [[ $# -ge 2 ]] || die "--out needs a directory"; OUT=$2; shift 2 ;;
 	--out=*) OUT=${1#--out=}; shift ;;
 	--no-check) CHECK=0; shift ;;
 	--live) [[ $# -ge 2 ]] || die "--live needs the synrst binary"; LIVE_BIN=$2; shift 2 ;;
+	--probe) [[ $# -ge 2 ]] || die "--probe needs the synrst binary"; PROBE_BIN=$2; shift 2 ;;
 	--list) usage; exit 0 ;;
 	-h | --help) usage; exit 0 ;;
 	-*) die "unknown option $1 (see --help)" ;;
@@ -155,6 +156,7 @@ declare -A CAP_KNOWN=()
 while IFS='|' read -r id _; do CAP_KNOWN[$id]=1; done <<<"$CAPTURES"
 for s in "${SELECTED[@]}"; do [[ -n ${CAP_KNOWN[$s]:-} ]] || die "unknown scenario '$s' (see --list)"; done
 
+[[ -n $PROBE_BIN ]] && BUDGET=600  # each scenario is probed too
 [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, nft, tcpdump): sudo $0 $*"
 for tool in ip nft tcpdump ethtool python3 editcap timeout; do
 	command -v "$tool" >/dev/null || die "missing tool '$tool' (Debian: iproute2 nftables tcpdump ethtool python3 tshark coreutils)"
@@ -384,6 +386,22 @@ run_capture() {
 	if [[ -n $live_pid ]]; then
 		stop_pid "$live_pid" INT
 		[[ -s $OUT/$file.live.json ]] || die "synrst live wrote no report for $file: $(cat "$WORK/live.log")"
+	fi
+	# --probe BIN: after the capture (so that it holds only the scenario), synrst probe asks the
+	# same network the same question; its report goes to FILE.probe.K.json for attempt K of the
+	# capture (tests/probe.rs compares it with the truth). Single-scenario captures only.
+	if [[ -n $PROBE_BIN && $cid != mixed && $flags != *sll2* ]]; then
+		k=0
+		for id in "${ids[@]}"; do
+			local pdst=${A_DST[$id]} target baseline=()
+			target="$pdst:${A_DPORT[$id]}"
+			[[ $pdst == *:* ]] && target="[$pdst]:${A_DPORT[$id]}"
+			[[ $pdst == "$SV4" || $pdst == "$SV6" ]] && baseline=(--baseline-port 80)
+			timeout 60 ip netns exec "$NS_CL" "$PROBE_BIN" probe "$target" "${baseline[@]}" --timeout 4 \
+				--json -o "$OUT/$file.probe.$k.json" >"$WORK/probe.log" 2>&1 || true
+			[[ -s $OUT/$file.probe.$k.json ]] || die "synrst probe wrote no report for $file ($target): $(cat "$WORK/probe.log")"
+			k=$((k + 1))
+		done
 	fi
 	[[ -n $inj_pid ]] && stop_pid "$inj_pid" TERM
 	[[ $flags == *offload* ]] && set_offload off

@@ -762,3 +762,90 @@ fn probe_rejects_bad_targets_with_exit_code_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Every single-scenario capture of the lab (every kind of answer, the on-path RST injector, an
+/// unowned address, no route, IPv6) is probed from the lab's client right after it is recorded
+/// (`lab/run.sh --probe BIN`). The probe must reach the verdict of the lab's truth, and for
+/// refusals by a device on the path it must locate that device: the firewall, hop 2.
+/// Needs `SYNRST_LAB=1` (a few minutes), like the lab re-run in tests/lab.rs.
+#[test]
+fn probe_reaches_the_lab_truth_on_every_scenario() {
+    if skip("probe_reaches_the_lab_truth_on_every_scenario") {
+        return;
+    }
+    if std::env::var_os("SYNRST_LAB").is_none() {
+        eprintln!("skipping the lab under probe: set SYNRST_LAB=1");
+        return;
+    }
+    let out = std::env::temp_dir().join(format!("synrst-lab-probe-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lab/run.sh");
+    let status = Command::new("bash")
+        .arg(script)
+        .arg("--out")
+        .arg(&out)
+        .args(["--probe", BIN])
+        .status()
+        .expect("run the lab");
+    assert!(status.success(), "lab/run.sh --probe failed (see its output above)");
+
+    let truth = std::fs::read_to_string(out.join("truth.tsv")).unwrap();
+    let mut lines = truth.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let (cf, csi, csp, co, cv) = (
+        col("file"),
+        col("server_ip"),
+        col("server_port"),
+        col("outcome"),
+        col("verdict"),
+    );
+    let mut k_of_file: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let (mut problems, mut probed) = (Vec::new(), 0);
+    for line in lines.filter(|l| !l.is_empty()) {
+        let c: Vec<&str> = line.split('\t').collect();
+        let k = k_of_file.entry(c[cf].to_string()).or_insert(0);
+        let path = out.join(format!("{}.probe.{k}.json", c[cf]));
+        *k += 1;
+        if !path.exists() {
+            continue; // mixed and `-i any` captures are not probed
+        }
+        probed += 1;
+        let r: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let port: u64 = c[csp].parse().unwrap();
+        // The probe's own attempt is the last one to the target (the baseline may share port 80).
+        let a = r["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|a| a["server"]["port"] == port && a["server"]["ip"] == c[csi]);
+        let label = format!("{} -> {}:{port}", c[cf], c[csi]);
+        let Some(a) = a else {
+            problems.push(format!("{label}: no attempt in the probe's report"));
+            continue;
+        };
+        if a["outcome"] != c[co] || a["verdict"] != c[cv] {
+            problems.push(format!(
+                "{label}: probe says {} / {}, truth {} / {}: {}",
+                a["outcome"], a["verdict"], c[co], c[cv], a["explanation"]
+            ));
+        }
+        if c[cv] == "path-firewall" {
+            let l = &r["probe"]["locate"];
+            let fw_ok = l["address"] == "198.18.2.2" || l["address"] == "2001:db8:2::2";
+            if l["device"] != "path" || l["hop"] != 2 || !fw_ok {
+                problems.push(format!("{label}: located {l}, want the firewall at hop 2"));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    assert!(probed >= 20, "only {probed} attempts probed");
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}

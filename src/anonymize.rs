@@ -224,46 +224,12 @@ fn scrub_run(run: &str, map: &mut impl FnMut(IpAddr) -> IpAddr) -> String {
     out
 }
 
-/// SipHash-2-4 (Aumasson, Bernstein, "SipHash: a fast short-input PRF", 2012).
+/// SipHash-2-4 (Aumasson, Bernstein, "SipHash: a fast short-input PRF", 2012), keyed.
 fn siphash24(key: (u64, u64), msg: &[u8]) -> u64 {
-    let mut v0 = key.0 ^ 0x736f_6d65_7073_6575;
-    let mut v1 = key.1 ^ 0x646f_7261_6e64_6f6d;
-    let mut v2 = key.0 ^ 0x6c79_6765_6e65_7261;
-    let mut v3 = key.1 ^ 0x7465_6462_7974_6573;
-    let round = |v0: &mut u64, v1: &mut u64, v2: &mut u64, v3: &mut u64| {
-        *v0 = v0.wrapping_add(*v1);
-        *v1 = v1.rotate_left(13) ^ *v0;
-        *v0 = v0.rotate_left(32);
-        *v2 = v2.wrapping_add(*v3);
-        *v3 = v3.rotate_left(16) ^ *v2;
-        *v0 = v0.wrapping_add(*v3);
-        *v3 = v3.rotate_left(21) ^ *v0;
-        *v2 = v2.wrapping_add(*v1);
-        *v1 = v1.rotate_left(17) ^ *v2;
-        *v2 = v2.rotate_left(32);
-    };
-    let chunks = msg.chunks_exact(8);
-    let tail = chunks.remainder();
-    for c in chunks {
-        let m = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        v3 ^= m;
-        round(&mut v0, &mut v1, &mut v2, &mut v3);
-        round(&mut v0, &mut v1, &mut v2, &mut v3);
-        v0 ^= m;
-    }
-    let mut last = (msg.len() as u64 & 0xff) << 56;
-    for (i, b) in tail.iter().enumerate() {
-        last |= u64::from(*b) << (8 * i);
-    }
-    v3 ^= last;
-    round(&mut v0, &mut v1, &mut v2, &mut v3);
-    round(&mut v0, &mut v1, &mut v2, &mut v3);
-    v0 ^= last;
-    v2 ^= 0xff;
-    for _ in 0..4 {
-        round(&mut v0, &mut v1, &mut v2, &mut v3);
-    }
-    v0 ^ v1 ^ v2 ^ v3
+    use std::hash::Hasher;
+    let mut h = siphasher::sip::SipHasher24::new_with_keys(key.0, key.1);
+    h.write(msg);
+    h.finish()
 }
 
 #[cfg(test)]

@@ -212,7 +212,8 @@ impl HostBaseline {
 /// Per-host baselines learned over the whole capture.
 #[derive(Clone, Debug, Default)]
 pub struct Baselines {
-    hosts: HashMap<IpAddr, HostBaseline>,
+    /// Keyed per process (addresses come from the wire), fast (looked up per packet).
+    hosts: HashMap<IpAddr, HostBaseline, foldhash::fast::RandomState>,
 }
 
 /// Most IP IDs kept per host.

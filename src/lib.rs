@@ -81,6 +81,8 @@ pub struct Engine<'cb> {
     first: Option<Timestamp>,
     last: Option<Timestamp>,
     unsupported: BTreeMap<(String, u32), u64>,
+    /// Frames skipped, per reason ([`skip_index`]), not yet added to `summary.skipped`.
+    skips: [u64; SKIP_REASONS],
     on_closed: Option<&'cb mut dyn FnMut(&AttemptRecord)>,
 }
 
@@ -95,6 +97,7 @@ impl<'cb> Engine<'cb> {
             first: None,
             last: None,
             unsupported: BTreeMap::new(),
+            skips: [0; SKIP_REASONS],
             on_closed,
         }
     }
@@ -111,9 +114,14 @@ impl<'cb> Engine<'cb> {
 
     /// Feeds one frame.
     pub fn frame(&mut self, frame: &capture::Frame<'_>) {
-        self.first = Some(self.first.map_or(frame.ts, |f| f.min(frame.ts)));
-        self.last = Some(self.last.map_or(frame.ts, |l| l.max(frame.ts)));
-        match decode::decode(frame) {
+        self.decoded(frame.ts, decode::decode(frame));
+    }
+
+    /// Feeds one frame already decoded.
+    fn decoded(&mut self, ts: Timestamp, decoded: Result<decode::Observation, decode::Skip>) {
+        self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
+        self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
+        match decoded {
             Ok(o) => {
                 self.summary.decoded += 1;
                 self.baselines.observe(&o);
@@ -125,7 +133,7 @@ impl<'cb> Engine<'cb> {
                 self.tracker.observe(&o, &mut streaming);
             }
             Err(skip) => {
-                *self.summary.skipped.entry(skip.name().to_string()).or_insert(0) += 1;
+                self.skips[skip_index(skip)] += 1;
                 if let decode::Skip::UnsupportedLinkType(l) = skip {
                     *self
                         .unsupported
@@ -163,11 +171,21 @@ impl<'cb> Engine<'cb> {
 
     /// Frames fed so far that were read (for live statistics).
     pub fn summary_mut(&mut self) -> &mut CaptureSummary {
+        self.flush_skips();
         &mut self.summary
+    }
+
+    fn flush_skips(&mut self) {
+        for (i, n) in std::mem::take(&mut self.skips).into_iter().enumerate() {
+            if n > 0 {
+                *self.summary.skipped.entry(SKIP_NAMES[i].to_string()).or_insert(0) += n;
+            }
+        }
     }
 
     /// Closes every attempt and builds the report, attributed with the whole capture's baselines.
     pub fn finish(mut self) -> Report {
+        self.flush_skips();
         for ((file, link), n) in std::mem::take(&mut self.unsupported) {
             self.summary.warnings.push(capture::Warning {
                 file,
@@ -196,7 +214,8 @@ impl<'cb> Engine<'cb> {
         summary.peak_in_flight = stats.peak_in_flight;
         summary.anomalies = stats.anomalies;
 
-        let folded = std::mem::take(&mut self.collector.folded);
+        let mut folded = std::mem::take(&mut self.collector.folded);
+        folded.flush();
         if folded.attempts > 0 {
             summary.warnings.push(capture::Warning {
                 file: self.collector.files.join(", "),
@@ -208,25 +227,20 @@ impl<'cb> Engine<'cb> {
             });
         }
         let files = std::mem::take(&mut self.collector.files);
-        let attempts: Vec<(String, Attempt)> = std::mem::take(&mut self.collector.attempts)
-            .into_values()
-            .map(|(f, a)| (files.get(f as usize).cloned().unwrap_or_default(), a))
-            .collect();
+        let attempts: Vec<(u32, Attempt)> = std::mem::take(&mut self.collector.attempts).into_values().collect();
         for (_, a) in &attempts {
             baselines.observe_attempt(a);
         }
-        let verdicts: Vec<Verdict> = attempts
-            .iter()
-            .map(|(_, a)| attribute::attribute(a, &baselines))
-            .collect();
+        // Attribution and records are independent per attempt: both cores share them.
+        let verdicts: Vec<Verdict> = in_parallel(&attempts, |_, (_, a)| attribute::attribute(a, &baselines));
         let pairs: Vec<(&Attempt, &Verdict)> = attempts.iter().map(|(_, a)| a).zip(verdicts.iter()).collect();
         let hints = attribute::capture_hints(&pairs, &baselines);
-        let records: Vec<AttemptRecord> = attempts
-            .iter()
-            .zip(verdicts)
-            .enumerate()
-            .map(|(i, ((file, a), v))| record(i as u64 + 1, file, a, v))
-            .collect();
+        drop(pairs);
+        // Each attempt is dropped as soon as its record is made, so the two do not pile up.
+        let records: Vec<AttemptRecord> = in_parallel_mut(attempts, verdicts, |i, (f, a), v| {
+            let file = files.get(f as usize).map(String::as_str).unwrap_or_default();
+            record(i as u64 + 1, file, &a, v)
+        });
         let summary_block = summarize(&records, hints, folded);
         Report {
             schema: model::SCHEMA,
@@ -239,19 +253,122 @@ impl<'cb> Engine<'cb> {
     }
 }
 
+/// Below this many items, [`in_parallel`] does not start a thread.
+const PARALLEL_MIN: usize = 256;
+
+/// `f(index, item)` for every item, on this thread and one more, in order.
+fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
+    if items.len() < PARALLEL_MIN {
+        return items.iter().enumerate().map(|(i, x)| f(i, x)).collect();
+    }
+    let (first, second) = items.split_at(items.len() / 2);
+    let f = &f;
+    std::thread::scope(|s| {
+        let other = s.spawn(move || {
+            second
+                .iter()
+                .enumerate()
+                .map(|(i, x)| f(first.len() + i, x))
+                .collect::<Vec<R>>()
+        });
+        let mut out: Vec<R> = first.iter().enumerate().map(|(i, x)| f(i, x)).collect();
+        match other.join() {
+            Ok(rest) => out.extend(rest),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        out
+    })
+}
+
+/// `f(index, a, b)` for every pair of items of `a` and `b` (of equal length), handed out by
+/// value, on this thread and one more, in order.
+fn in_parallel_mut<A: Send, B: Send, R: Send>(
+    mut a: Vec<A>,
+    mut b: Vec<B>,
+    f: impl Fn(usize, A, B) -> R + Sync,
+) -> Vec<R> {
+    if a.len() < PARALLEL_MIN {
+        return a.into_iter().zip(b).enumerate().map(|(i, (x, y))| f(i, x, y)).collect();
+    }
+    let a2 = a.split_off(a.len() / 2);
+    let b2 = b.split_off(a.len().min(b.len()));
+    let offset = a.len();
+    let f = &f;
+    std::thread::scope(|s| {
+        let other = s.spawn(move || {
+            a2.into_iter()
+                .zip(b2)
+                .enumerate()
+                .map(|(i, (x, y))| f(offset + i, x, y))
+                .collect::<Vec<R>>()
+        });
+        let mut out: Vec<R> = a.into_iter().zip(b).enumerate().map(|(i, (x, y))| f(i, x, y)).collect();
+        match other.join() {
+            Ok(rest) => out.extend(rest),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        out
+    })
+}
+
+/// Number of skip reasons.
+const SKIP_REASONS: usize = 9;
+
+/// The report name of each skip reason, by [`skip_index`].
+const SKIP_NAMES: [&str; SKIP_REASONS] = [
+    "unsupported_link_type",
+    "not_ip",
+    "other_protocol",
+    "icmp_other",
+    "icmp_quote_not_tcp",
+    "icmp_quote_truncated",
+    "ip_fragment",
+    "truncated",
+    "malformed",
+];
+
+/// A skip reason's place in [`SKIP_NAMES`].
+fn skip_index(s: decode::Skip) -> usize {
+    use decode::Skip;
+    match s {
+        Skip::UnsupportedLinkType(_) => 0,
+        Skip::NotIp => 1,
+        Skip::OtherProtocol => 2,
+        Skip::IcmpOther => 3,
+        Skip::IcmpQuoteNotTcp => 4,
+        Skip::IcmpQuoteTruncated => 5,
+        Skip::IpFragment => 6,
+        Skip::Truncated => 7,
+        Skip::Malformed => 8,
+    }
+}
+
 /// Attempts beyond the listing cap, counted per destination.
 #[derive(Default)]
 struct Folded {
     attempts: u64,
-    by_dest: std::collections::HashMap<flow::Endpoint, FoldCounts>,
+    by_dest: std::collections::HashMap<flow::Endpoint, FoldCounts, foldhash::fast::RandomState>,
+    /// The destination counted last, held out of `by_dest` (a flood repeats one destination).
+    last: Option<(flow::Endpoint, FoldCounts)>,
     /// Attempts to destinations beyond the cap on destinations.
     other_destinations: u64,
+}
+
+impl Folded {
+    /// Puts `last` back into `by_dest`.
+    fn flush(&mut self) {
+        if let Some((server, c)) = self.last.take() {
+            self.by_dest.insert(server, c);
+        }
+    }
 }
 
 #[derive(Default)]
 struct FoldCounts {
     outcomes: [u64; 4],
     verdicts: BTreeMap<&'static str, u64>,
+    /// Attempts nothing answered (filtered-or-down), counted apart from `verdicts`.
+    silent: u64,
 }
 
 /// Keeps closed attempts (by id) so that late packets can still join them, up to a cap.
@@ -278,26 +395,50 @@ impl Collector {
         self.files.last().map(String::as_str).unwrap_or("")
     }
 
+    /// Whether the next closed attempt is listed (kept) rather than counted.
+    fn listing(&self) -> bool {
+        self.attempts.len() < self.max_listed
+    }
+
     fn closed(&mut self, a: Attempt, baselines: &Baselines) {
-        if self.attempts.len() < self.max_listed {
+        if self.listing() {
             let file = self.files.len().saturating_sub(1) as u32;
             self.attempts.insert(a.id, (file, a));
             return;
         }
-        // Over the cap: count it where the summary will show it, and let it go.
+        self.fold(&a, baselines);
+    }
+
+    /// Over the cap: counts the attempt where the summary will show it.
+    fn fold(&mut self, a: &Attempt, baselines: &Baselines) {
         let f = &mut self.folded;
         f.attempts += 1;
-        let known = f.by_dest.len() < self.max_listed || f.by_dest.contains_key(&a.server);
-        if !known {
-            f.other_destinations += 1;
+        if f.last.as_ref().is_none_or(|(server, _)| *server != a.server) {
+            f.flush();
+            let known = f.by_dest.len() < self.max_listed || f.by_dest.contains_key(&a.server);
+            if !known {
+                f.other_destinations += 1;
+                return;
+            }
+            let c = f.by_dest.remove(&a.server).unwrap_or_default();
+            f.last = Some((a.server, c));
+        }
+        let Some((_, c)) = f.last.as_mut() else {
+            return;
+        };
+        if a.events.is_empty() {
+            // Nothing answered and the client did not go on (a SYN flood's attempts): the
+            // outcome is no-answer and `attribute` can only conclude filtered-or-down (with no
+            // RST there is nothing forged), so skip building its evidence.
+            c.outcomes[Outcome::NoAnswer as usize] += 1;
+            c.silent += 1;
             return;
         }
-        let c = f.by_dest.entry(a.server).or_default();
-        let o = outcome(&a);
+        let o = outcome(a);
         c.outcomes[o as usize] += 1;
         if o != Outcome::Accepted {
             *c.verdicts
-                .entry(attribute::attribute(&a, baselines).verdict.name())
+                .entry(attribute::attribute(a, baselines).verdict.name())
                 .or_insert(0) += 1;
         }
     }
@@ -338,6 +479,19 @@ impl Sink for Streaming<'_, '_> {
             f(&record(a.id + 1, self.collector.file(), &a, v));
         }
         self.collector.closed(a, self.baselines);
+    }
+
+    fn closed_ref(&mut self, a: &Attempt) -> bool {
+        // Only a listed attempt is kept; one beyond the cap is streamed and counted in place.
+        if self.collector.listing() {
+            return false;
+        }
+        if let Some(f) = self.on_closed.as_deref_mut() {
+            let v = attribute::attribute(a, self.baselines);
+            f(&record(a.id + 1, self.collector.file(), a, v));
+        }
+        self.collector.fold(a, self.baselines);
+        true
     }
 
     fn late(&mut self, id: u64, ts: Timestamp, event: Option<Event>) {
@@ -507,7 +661,11 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
                 *s.by_outcome.entry(o.name()).or_insert(0) += n;
             }
         }
-        for (name, n) in c.verdicts {
+        let mut fold_verdicts = c.verdicts;
+        if c.silent > 0 {
+            *fold_verdicts.entry(VerdictKind::FilteredOrDown.name()).or_insert(0) += c.silent;
+        }
+        for (name, n) in fold_verdicts {
             *verdicts[i].entry(name).or_insert(0) += n;
             *s.by_verdict.entry(name).or_insert(0) += n;
         }

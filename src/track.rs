@@ -15,7 +15,13 @@
 //! counted. A closed attempt leaves a small tombstone for `linger` so that a SYN retransmitted
 //! or an answer arriving after the timeout still joins it ([`Sink::late`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+
+use hashbrown::HashTable;
+
+use smallvec::SmallVec;
 
 use serde::Serialize;
 
@@ -124,8 +130,8 @@ pub struct Attempt {
     pub syn: Option<Observation>,
     /// SYNs seen (duplicates of one frame count once).
     pub syns: u32,
-    /// Times of the SYNs (the first 16).
-    pub syn_times: Vec<Timestamp>,
+    /// Times of the SYNs (the first 16; the first few without a heap allocation).
+    pub syn_times: SynTimes,
     /// Everything else, in arrival order (the first 32).
     pub events: Vec<Event>,
     /// When it starts: the first SYN, or the first event when no SYN was seen.
@@ -137,7 +143,12 @@ pub struct Attempt {
     /// Anomalies seen in it.
     pub anomalies: AnomalySet,
     deadline: Timestamp,
+    /// The tracker's hash of (client, server).
+    hash: u32,
 }
+
+/// The SYN times of an attempt: a vector that holds the first four in place.
+pub type SynTimes = SmallVec<[Timestamp; 4]>;
 
 /// Most SYN times kept per attempt.
 pub const MAX_SYN_TIMES: usize = 16;
@@ -205,6 +216,14 @@ pub trait Sink {
     fn closed(&mut self, attempt: Attempt);
     /// A SYN retransmission (`event` None) or a packet for attempt `id`, after it closed.
     fn late(&mut self, id: u64, ts: Timestamp, event: Option<Event>);
+    /// Offered every complete attempt before [`Sink::closed`]: a sink that only needs to look
+    /// at it (to count it) does so and returns `true`, and the attempt is then dropped where it
+    /// lies instead of being moved out to [`Sink::closed`]. By default, every attempt is
+    /// handed over.
+    fn closed_ref(&mut self, attempt: &Attempt) -> bool {
+        let _ = attempt;
+        false
+    }
 }
 
 /// Tracker counters for the report.
@@ -226,27 +245,197 @@ pub struct TrackStats {
 
 type Key = (Endpoint, Endpoint);
 
+/// Where the tracker keeps what it knows about a (client, server) pair: an attempt in flight
+/// (`live[index]`) or the tombstone of a closed one (`tombs[index]`). A pair never has both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Live(u32),
+    Tomb(u32),
+}
+
+/// Marks a tombstone's index in the index table.
+const TOMB: u32 = 1 << 31;
+
+impl Slot {
+    fn code(self) -> u32 {
+        match self {
+            Slot::Live(i) => i,
+            Slot::Tomb(i) => i | TOMB,
+        }
+    }
+    fn of(code: u32) -> Slot {
+        if code & TOMB != 0 {
+            Slot::Tomb(code & !TOMB)
+        } else {
+            Slot::Live(code)
+        }
+    }
+}
+
+/// A closed attempt that still absorbs late retransmissions and answers.
 #[derive(Clone, Copy, Debug)]
 struct Tomb {
+    key: Key,
+    hash: u32,
     id: u64,
     isn: SeqNumber,
     syn_payload: u32,
-    server: Endpoint,
     /// It was accepted: later packets belong to the connection, not to the attempt.
     accepted: bool,
+}
+
+/// Places that are either used or free, reused last-freed first.
+#[derive(Debug)]
+struct Slab<T> {
+    items: Vec<Option<T>>,
+    free: Vec<u32>,
+    used: usize,
+}
+
+impl<T> Slab<T> {
+    fn new() -> Slab<T> {
+        Slab {
+            items: Vec::new(),
+            free: Vec::new(),
+            used: 0,
+        }
+    }
+    fn insert(&mut self, item: T) -> u32 {
+        self.used += 1;
+        match self.free.pop() {
+            Some(i) => {
+                self.items[i as usize] = Some(item);
+                i
+            }
+            None => {
+                self.items.push(Some(item));
+                (self.items.len() - 1) as u32
+            }
+        }
+    }
+    fn take(&mut self, i: u32) -> Option<T> {
+        let item = self.items.get_mut(i as usize)?.take()?;
+        self.free.push(i);
+        self.used -= 1;
+        Some(item)
+    }
+    /// Drops the item at `i` where it lies.
+    fn remove(&mut self, i: u32) {
+        if let Some(slot) = self.items.get_mut(i as usize) {
+            if slot.is_some() {
+                *slot = None;
+                self.free.push(i);
+                self.used -= 1;
+            }
+        }
+    }
+    fn get(&self, i: u32) -> Option<&T> {
+        self.items.get(i as usize)?.as_ref()
+    }
+    fn get_mut(&mut self, i: u32) -> Option<&mut T> {
+        self.items.get_mut(i as usize)?.as_mut()
+    }
+}
+
+/// Attempts in flight and tombstones, found by (client, server) through a hash table of small
+/// entries (32 bits of the key's hash and a [`Slot`] code): the keys themselves stay in the
+/// attempts and tombstones, so the table stays small under floods.
+#[derive(Debug)]
+struct Store {
+    /// Keyed per process: the keys come from the wire, so an unkeyed hash would let a sender
+    /// force collisions.
+    hasher: foldhash::fast::RandomState,
+    index: HashTable<(u32, u32)>,
+    live: Slab<Attempt>,
+    tombs: Slab<Tomb>,
+}
+
+/// The table's 64-bit hash from the 32 bits kept per entry (top bits filter, low bits place).
+#[inline]
+fn spread(h: u32) -> u64 {
+    (u64::from(h) << 32) | u64::from(h)
+}
+
+impl Store {
+    fn new() -> Store {
+        Store {
+            hasher: foldhash::fast::RandomState::default(),
+            index: HashTable::new(),
+            live: Slab::new(),
+            tombs: Slab::new(),
+        }
+    }
+
+    #[inline]
+    fn hash(&self, key: &Key) -> u32 {
+        fn bits(ip: IpAddr) -> (u128, bool) {
+            match ip {
+                IpAddr::V4(a) => (u128::from(a.to_bits()), false),
+                IpAddr::V6(a) => (a.to_bits(), true),
+            }
+        }
+        let ((c, c6), (s, s6)) = (bits(key.0.ip), bits(key.1.ip));
+        let ports = (u32::from(key.0.port) << 16) | u32::from(key.1.port);
+        let families = u8::from(c6) | (u8::from(s6) << 1);
+        (self.hasher.hash_one((c, s, ports, families)) >> 32) as u32
+    }
+
+    /// The key stored at `slot`.
+    fn key_at(live: &Slab<Attempt>, tombs: &Slab<Tomb>, slot: Slot) -> Option<Key> {
+        match slot {
+            Slot::Live(i) => live.get(i).map(|a| (a.client, a.server)),
+            Slot::Tomb(i) => tombs.get(i).map(|t| t.key),
+        }
+    }
+
+    fn find(&self, key: &Key, h: u32) -> Option<Slot> {
+        let (live, tombs) = (&self.live, &self.tombs);
+        self.index
+            .find(spread(h), |&(eh, code)| {
+                eh == h && Store::key_at(live, tombs, Slot::of(code)).as_ref() == Some(key)
+            })
+            .map(|&(_, code)| Slot::of(code))
+    }
+
+    /// Points the key of hash `h`, known to be absent, at `slot`.
+    fn insert(&mut self, h: u32, slot: Slot) {
+        self.index
+            .insert_unique(spread(h), (h, slot.code()), |&(eh, _)| spread(eh));
+    }
+
+    /// Points the key of hash `h`, now at `old`, at `new` instead.
+    fn replace(&mut self, h: u32, old: Slot, new: Slot) {
+        let code = old.code();
+        match self.index.find_mut(spread(h), |&(eh, c)| eh == h && c == code) {
+            Some(entry) => entry.1 = new.code(),
+            None => self.insert(h, new),
+        }
+    }
+
+    /// Forgets the key of hash `h`, which points at `slot`.
+    fn remove(&mut self, h: u32, slot: Slot) {
+        let code = slot.code();
+        if let Ok(entry) = self.index.find_entry(spread(h), |&(eh, c)| eh == h && c == code) {
+            entry.remove();
+        }
+    }
 }
 
 /// The attempt tracker.
 #[derive(Debug)]
 pub struct Tracker {
     cfg: TrackConfig,
-    live: HashMap<Key, Attempt>,
-    queue: VecDeque<(Timestamp, Key, u64)>,
-    tombs: HashMap<Key, Tomb>,
-    tomb_queue: VecDeque<(Timestamp, Key, u64)>,
+    store: Store,
+    /// Deadlines in the order they were set: (deadline, index of the attempt, its id). An entry
+    /// whose attempt has gone or moved its deadline is skipped.
+    queue: VecDeque<(Timestamp, u32, u64)>,
+    /// Tombstones in the order they were made: (until, index of the tombstone, attempt id).
+    tomb_queue: VecDeque<(Timestamp, u32, u64)>,
     now: Timestamp,
     next_id: u64,
     stats: TrackStats,
+    /// Capture-wide anomaly counts (turned into `stats.anomalies` at the end).
+    counts: [u64; Anomaly::ALL.len()],
 }
 
 impl Tracker {
@@ -254,19 +443,24 @@ impl Tracker {
     pub fn new(cfg: TrackConfig) -> Tracker {
         Tracker {
             cfg,
-            live: HashMap::new(),
+            store: Store::new(),
             queue: VecDeque::new(),
-            tombs: HashMap::new(),
             tomb_queue: VecDeque::new(),
             now: Timestamp(i64::MIN),
             next_id: 0,
             stats: TrackStats::default(),
+            counts: [0; Anomaly::ALL.len()],
         }
     }
 
     /// Attempts currently in flight.
     pub fn in_flight(&self) -> usize {
-        self.live.len()
+        self.store.live.used
+    }
+
+    #[inline]
+    fn bump(&mut self, a: Anomaly) {
+        self.counts[a as usize] += 1;
     }
 
     /// Feeds one observation.
@@ -287,11 +481,11 @@ impl Tracker {
                     port: t.dst_port,
                 };
                 if t.checksum == Checksum::Bad {
-                    self.stats.anomalies.bump(Anomaly::BadChecksum);
+                    self.bump(Anomaly::BadChecksum);
                 }
                 if t.flags.syn() && !t.flags.ack() && !t.flags.rst() {
                     self.on_syn(src, dst, o, sink);
-                } else if self.live.contains_key(&(dst, src)) || self.tombs.contains_key(&(dst, src)) {
+                } else if let Some(slot) = self.store.find(&(dst, src), self.store.hash(&(dst, src))) {
                     // From the server side.
                     let role = if t.flags.rst() {
                         Role::Rst
@@ -300,14 +494,14 @@ impl Tracker {
                     } else {
                         Role::ServerOther
                     };
-                    self.on_event((dst, src), role, o, sink);
-                } else if self.live.contains_key(&(src, dst)) || self.tombs.contains_key(&(src, dst)) {
+                    self.on_event(slot, role, o, sink);
+                } else if let Some(slot) = self.store.find(&(src, dst), self.store.hash(&(src, dst))) {
                     let role = if t.flags.rst() {
                         Role::ClientRst
                     } else {
                         Role::ClientAck
                     };
-                    self.on_event((src, dst), role, o, sink);
+                    self.on_event(slot, role, o, sink);
                 } else if t.flags.rst() {
                     self.stats.unmatched_rst += 1;
                 }
@@ -318,15 +512,15 @@ impl Tracker {
                     IcmpKind::Unreachable => Role::IcmpUnreachable,
                     IcmpKind::TimeExceeded => Role::IcmpTimeExceeded,
                 };
-                if self.live.contains_key(&key) || self.tombs.contains_key(&key) {
-                    self.on_event(key, role, o, sink);
+                let h = self.store.hash(&key);
+                if let Some(slot) = self.store.find(&key, h) {
+                    self.on_event(slot, role, o, sink);
                 } else if e.quote.flags.is_none_or(|f| f.syn() && !f.ack()) && e.quote.seq.is_some() {
                     // The SYN is not in the capture, but the quote names it (RFC 792 quotes at
                     // least the ports and the sequence number).
                     let isn = e.quote.seq.unwrap_or_default();
-                    let id = self.create(key, isn, 0, None, o.ts, sink);
-                    let _ = id;
-                    self.on_event(key, role, o, sink);
+                    let index = self.create(key, h, true, isn, 0, None, o.ts, sink);
+                    self.on_event(Slot::Live(index), role, o, sink);
                 } else {
                     self.stats.unmatched_icmp += 1;
                 }
@@ -343,67 +537,106 @@ impl Tracker {
     }
 
     /// Closes every attempt (the capture ended) and returns the counters.
-    pub fn finish(mut self, sink: &mut impl Sink) -> TrackStats {
-        let mut rest: Vec<Attempt> = self.live.drain().map(|(_, a)| a).collect();
-        rest.sort_by_key(|a| a.id);
-        for mut a in rest {
-            a.closed = (self.now.max(a.start), CloseReason::CaptureEnd);
-            sink.closed(a);
+    pub fn finish(self, sink: &mut impl Sink) -> TrackStats {
+        let Tracker {
+            store,
+            now,
+            mut stats,
+            counts,
+            ..
+        } = self;
+        let mut live = store.live.items;
+        // Free the index first: the attempts are handed on one by one, and their reports grow.
+        drop(store.index);
+        drop(store.tombs);
+        let mut order: Vec<(u64, u32)> = live
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| a.as_ref().map(|a| (a.id, i as u32)))
+            .collect();
+        order.sort_unstable();
+        for (_, i) in order {
+            let Some(a) = live[i as usize].as_mut() else {
+                continue;
+            };
+            a.closed = (now.max(a.start), CloseReason::CaptureEnd);
+            if sink.closed_ref(a) {
+                live[i as usize] = None;
+            } else if let Some(a) = live[i as usize].take() {
+                sink.closed(a);
+            }
         }
-        self.stats
+        drop(live);
+        for (a, n) in Anomaly::ALL.iter().zip(counts) {
+            if n > 0 {
+                stats.anomalies.0.insert(a.name(), n);
+            }
+        }
+        stats
     }
 
     fn on_syn(&mut self, client: Endpoint, server: Endpoint, o: &Observation, sink: &mut impl Sink) {
         let L4::Tcp(t) = o.l4 else { return };
         let key = (client, server);
-        if let Some(a) = self.live.get_mut(&key) {
-            if a.isn == t.seq {
-                if a.syn.is_none() {
-                    // Learned from an ICMP quote first; now the SYN itself.
-                    a.syn = Some(*o);
-                    a.syn_payload = t.payload_len;
-                }
-                if a.syn_times
-                    .last()
-                    .is_some_and(|last| o.ts.0.abs_diff(last.0) < DUPLICATE_NS.unsigned_abs())
-                {
-                    a.anomalies.insert(Anomaly::DuplicateFrame);
-                    self.stats.anomalies.bump(Anomaly::DuplicateFrame);
+        let h = self.store.hash(&key);
+        let found = self.store.find(&key, h);
+        // Nothing known of the pair: nothing closed below can change that.
+        let absent = found.is_none();
+        match found {
+            Some(Slot::Live(index)) => {
+                let timeout = self.cfg.timeout_ns;
+                let now = self.now;
+                let Some(a) = self.store.live.get_mut(index) else {
+                    return;
+                };
+                if a.isn == t.seq {
+                    if a.syn.is_none() {
+                        // Learned from an ICMP quote first; now the SYN itself.
+                        a.syn = Some(*o);
+                        a.syn_payload = t.payload_len;
+                    }
+                    if a.syn_times
+                        .last()
+                        .is_some_and(|last| o.ts.0.abs_diff(last.0) < DUPLICATE_NS.unsigned_abs())
+                    {
+                        a.anomalies.insert(Anomaly::DuplicateFrame);
+                        self.bump(Anomaly::DuplicateFrame);
+                        return;
+                    }
+                    a.syns += 1;
+                    if a.syn_times.len() < MAX_SYN_TIMES {
+                        a.syn_times.push(o.ts);
+                    }
+                    a.last_syn = a.last_syn.max(o.ts);
+                    let deadline = now.plus_nanos(timeout);
+                    if deadline > a.deadline {
+                        a.deadline = deadline;
+                        let id = a.id;
+                        self.queue.push_back((deadline, index, id));
+                    }
                     return;
                 }
-                a.syns += 1;
-                if a.syn_times.len() < MAX_SYN_TIMES {
-                    a.syn_times.push(o.ts);
+                // Port reuse: a new ISN on the same 4-tuple closes the old attempt.
+                a.anomalies.insert(Anomaly::PortReuse);
+                a.closed = (o.ts, CloseReason::PortReuse);
+                self.bump(Anomaly::PortReuse);
+                self.close(index, sink);
+            }
+            Some(Slot::Tomb(i)) => {
+                if let Some(tomb) = self.store.tombs.get(i).filter(|tomb| tomb.isn == t.seq) {
+                    let id = tomb.id;
+                    self.bump(Anomaly::SynAfterTimeout);
+                    sink.late(id, o.ts, None);
+                    return;
                 }
-                a.last_syn = a.last_syn.max(o.ts);
-                let deadline = self.now.plus_nanos(self.cfg.timeout_ns);
-                if deadline > a.deadline {
-                    a.deadline = deadline;
-                    self.queue.push_back((deadline, key, a.id));
-                }
-                return;
             }
-            // Port reuse: a new ISN on the same 4-tuple closes the old attempt.
-            if let Some(mut old) = self.live.remove(&key) {
-                old.anomalies.insert(Anomaly::PortReuse);
-                self.stats.anomalies.bump(Anomaly::PortReuse);
-                old.closed = (o.ts, CloseReason::PortReuse);
-                self.close(key, old, sink);
-            }
-        } else if let Some(tomb) = self.tombs.get(&key) {
-            if tomb.isn == t.seq {
-                let id = tomb.id;
-                self.stats.anomalies.bump(Anomaly::SynAfterTimeout);
-                sink.late(id, o.ts, None);
-                return;
-            }
+            None => {}
         }
         if t.payload_len > 0 {
-            self.stats.anomalies.bump(Anomaly::SynWithData);
+            self.bump(Anomaly::SynWithData);
         }
-        let id = self.create(key, t.seq, t.payload_len, Some(*o), o.ts, sink);
-        if let Some(a) = self.live.get_mut(&key) {
-            debug_assert_eq!(a.id, id);
+        let index = self.create(key, h, absent, t.seq, t.payload_len, Some(*o), o.ts, sink);
+        if let Some(a) = self.store.live.get_mut(index) {
             if t.payload_len > 0 {
                 a.anomalies.insert(Anomaly::SynWithData);
             }
@@ -413,30 +646,42 @@ impl Tracker {
         }
     }
 
+    /// Starts an attempt; returns its index.
+    #[allow(clippy::too_many_arguments)]
     fn create(
         &mut self,
         key: Key,
+        h: u32,
+        absent: bool,
         isn: SeqNumber,
         syn_payload: u32,
         syn: Option<Observation>,
         ts: Timestamp,
         sink: &mut impl Sink,
-    ) -> u64 {
-        while self.live.len() >= self.cfg.max_in_flight.max(1) {
-            self.evict_oldest(sink);
+    ) -> u32 {
+        while self.store.live.used >= self.cfg.max_in_flight.max(1) {
+            if !self.evict_oldest(sink) {
+                break;
+            }
         }
         let id = self.next_id;
         self.next_id += 1;
         self.stats.attempts += 1;
         let deadline = self.now.max(ts).plus_nanos(self.cfg.timeout_ns);
-        let a = Attempt {
+        let mut syn_times = SynTimes::new();
+        if let Some(s) = &syn {
+            syn_times.push(s.ts);
+        }
+        // A tombstone of the pair gives way to the new attempt.
+        let tomb = if absent { None } else { self.store.find(&key, h) };
+        let index = self.store.live.insert(Attempt {
             id,
             client: key.0,
             server: key.1,
             isn,
             syn_payload,
             syns: u32::from(syn.is_some()),
-            syn_times: syn.iter().map(|s| s.ts).collect(),
+            syn_times,
             syn,
             events: Vec::new(),
             start: ts,
@@ -444,166 +689,211 @@ impl Tracker {
             closed: (ts, CloseReason::Timeout),
             anomalies: AnomalySet::default(),
             deadline,
-        };
-        self.tombs.remove(&key);
-        self.live.insert(key, a);
-        self.queue.push_back((deadline, key, id));
-        self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.live.len() as u64);
-        id
+            hash: h,
+        });
+        match tomb {
+            Some(old @ Slot::Tomb(t)) => {
+                self.store.replace(h, old, Slot::Live(index));
+                self.store.tombs.take(t);
+            }
+            Some(old @ Slot::Live(_)) => self.store.replace(h, old, Slot::Live(index)),
+            None => self.store.insert(h, Slot::Live(index)),
+        }
+        self.queue.push_back((deadline, index, id));
+        self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.store.live.used as u64);
+        index
     }
 
-    fn on_event(&mut self, key: Key, role: Role, o: &Observation, sink: &mut impl Sink) {
-        if let Some(a) = self.live.get_mut(&key) {
-            let answered = a.answer().is_some();
-            // A RST after an accepted SYN-ACK resets an established connection: it is not an
-            // answer to the SYN, and not judged by SYN-SENT rules.
-            let role = if role == Role::Rst && a.answer().is_some_and(|e| e.role == Role::SynAck) {
-                Role::ResetAfterHandshake
-            } else {
-                role
-            };
-            // After the handshake, one client ACK and one server segment are enough to show it
-            // went on; later data is not the attempt's business (RSTs still are).
-            if matches!(role, Role::ClientAck | Role::ServerOther)
-                && answered
-                && a.events.iter().any(|e| e.role == role)
-            {
-                return;
-            }
-            let (acceptable, anomaly) = judge(role, a.isn, a.syn_payload, a.server, o);
-            // A server segment is odd only while the client still waits in SYN-SENT.
-            if let Some(an) = anomaly.filter(|_| !(role == Role::ServerOther && answered)) {
-                a.anomalies.insert(an);
-                self.stats.anomalies.bump(an);
-            }
-            if a.events.iter().rev().take(4).any(|e| is_duplicate(e, role, o)) {
-                a.anomalies.insert(Anomaly::DuplicateFrame);
-                self.stats.anomalies.bump(Anomaly::DuplicateFrame);
-                return;
-            }
-            if o.ts < a.start {
-                a.anomalies.insert(Anomaly::AnswerBeforeSyn);
-                self.stats.anomalies.bump(Anomaly::AnswerBeforeSyn);
-            }
-            if a.events.len() >= MAX_EVENTS {
-                a.anomalies.insert(Anomaly::EventsCapped);
-                self.stats.anomalies.bump(Anomaly::EventsCapped);
-                return;
-            }
-            a.events.push(Event {
-                role,
-                acceptable,
-                late: false,
-                obs: *o,
-            });
-            // Answers (not data after the handshake) keep the attempt open a little longer,
-            // so that a RST followed by a SYN-ACK (an injection race) is seen whole.
-            if matches!(
-                role,
-                Role::SynAck | Role::Rst | Role::IcmpUnreachable | Role::IcmpTimeExceeded
-            ) {
-                let deadline = self.now.plus_nanos(self.cfg.timeout_ns);
-                if deadline > a.deadline {
-                    a.deadline = deadline;
-                    self.queue.push_back((deadline, key, a.id));
+    fn on_event(&mut self, slot: Slot, role: Role, o: &Observation, sink: &mut impl Sink) {
+        match slot {
+            Slot::Live(index) => {
+                let Tracker {
+                    cfg,
+                    store,
+                    queue,
+                    counts,
+                    now,
+                    ..
+                } = self;
+                let Some(a) = store.live.get_mut(index) else {
+                    return;
+                };
+                let mut bump = |an: Anomaly| counts[an as usize] += 1;
+                let answered = a.answer().is_some();
+                // A RST after an accepted SYN-ACK resets an established connection: it is not an
+                // answer to the SYN, and not judged by SYN-SENT rules.
+                let role = if role == Role::Rst && a.answer().is_some_and(|e| e.role == Role::SynAck) {
+                    Role::ResetAfterHandshake
+                } else {
+                    role
+                };
+                // After the handshake, one client ACK and one server segment are enough to show it
+                // went on; later data is not the attempt's business (RSTs still are).
+                if matches!(role, Role::ClientAck | Role::ServerOther)
+                    && answered
+                    && a.events.iter().any(|e| e.role == role)
+                {
+                    return;
                 }
-            }
-        } else if let Some(t) = self.tombs.get(&key).copied() {
-            if t.accepted
-                || !matches!(
-                    role,
-                    Role::SynAck | Role::Rst | Role::IcmpUnreachable | Role::IcmpTimeExceeded
-                )
-            {
-                return;
-            }
-            let (acceptable, anomaly) = judge(role, t.isn, t.syn_payload, t.server, o);
-            if let Some(an) = anomaly {
-                self.stats.anomalies.bump(an);
-            }
-            self.stats.anomalies.bump(Anomaly::LateAnswer);
-            sink.late(
-                t.id,
-                o.ts,
-                Some(Event {
+                let (acceptable, anomaly) = judge(role, a.isn, a.syn_payload, a.server, o);
+                // A server segment is odd only while the client still waits in SYN-SENT.
+                if let Some(an) = anomaly.filter(|_| !(role == Role::ServerOther && answered)) {
+                    a.anomalies.insert(an);
+                    bump(an);
+                }
+                if a.events.iter().rev().take(4).any(|e| is_duplicate(e, role, o)) {
+                    a.anomalies.insert(Anomaly::DuplicateFrame);
+                    bump(Anomaly::DuplicateFrame);
+                    return;
+                }
+                if o.ts < a.start {
+                    a.anomalies.insert(Anomaly::AnswerBeforeSyn);
+                    bump(Anomaly::AnswerBeforeSyn);
+                }
+                if a.events.len() >= MAX_EVENTS {
+                    a.anomalies.insert(Anomaly::EventsCapped);
+                    bump(Anomaly::EventsCapped);
+                    return;
+                }
+                a.events.push(Event {
                     role,
                     acceptable,
-                    late: true,
+                    late: false,
                     obs: *o,
-                }),
-            );
+                });
+                // Answers (not data after the handshake) keep the attempt open a little longer,
+                // so that a RST followed by a SYN-ACK (an injection race) is seen whole.
+                if matches!(
+                    role,
+                    Role::SynAck | Role::Rst | Role::IcmpUnreachable | Role::IcmpTimeExceeded
+                ) {
+                    let deadline = now.plus_nanos(cfg.timeout_ns);
+                    if deadline > a.deadline {
+                        a.deadline = deadline;
+                        queue.push_back((deadline, index, a.id));
+                    }
+                }
+            }
+            Slot::Tomb(i) => {
+                let Some(t) = self.store.tombs.get(i).copied() else {
+                    return;
+                };
+                if t.accepted
+                    || !matches!(
+                        role,
+                        Role::SynAck | Role::Rst | Role::IcmpUnreachable | Role::IcmpTimeExceeded
+                    )
+                {
+                    return;
+                }
+                let (acceptable, anomaly) = judge(role, t.isn, t.syn_payload, t.key.1, o);
+                if let Some(an) = anomaly {
+                    self.bump(an);
+                }
+                self.bump(Anomaly::LateAnswer);
+                sink.late(
+                    t.id,
+                    o.ts,
+                    Some(Event {
+                        role,
+                        acceptable,
+                        late: true,
+                        obs: *o,
+                    }),
+                );
+            }
         }
     }
 
     fn expire(&mut self, sink: &mut impl Sink) {
-        while let Some(&(deadline, key, id)) = self.queue.front() {
+        while let Some(&(deadline, index, id)) = self.queue.front() {
             if deadline > self.now {
                 break;
             }
             self.queue.pop_front();
             let due = self
+                .store
                 .live
-                .get(&key)
+                .get(index)
                 .is_some_and(|a| a.id == id && a.deadline <= self.now);
             if due {
-                if let Some(mut a) = self.live.remove(&key) {
+                if let Some(a) = self.store.live.get_mut(index) {
                     a.closed = (a.deadline, CloseReason::Timeout);
-                    self.close(key, a, sink);
+                    self.close(index, sink);
                 }
             }
         }
-        while let Some(&(until, key, id)) = self.tomb_queue.front() {
+        while let Some(&(until, i, id)) = self.tomb_queue.front() {
             if until > self.now {
                 break;
             }
             self.tomb_queue.pop_front();
-            if self.tombs.get(&key).is_some_and(|t| t.id == id) {
-                self.tombs.remove(&key);
-            }
+            self.remove_tomb(i, id);
         }
     }
 
-    fn evict_oldest(&mut self, sink: &mut impl Sink) {
-        while let Some((_, key, id)) = self.queue.pop_front() {
-            if self.live.get(&key).is_some_and(|a| a.id == id) {
-                if let Some(mut a) = self.live.remove(&key) {
-                    a.anomalies.insert(Anomaly::Evicted);
-                    self.stats.anomalies.bump(Anomaly::Evicted);
-                    self.stats.evicted += 1;
-                    a.closed = (self.now.max(a.start), CloseReason::Evicted);
-                    self.close(key, a, sink);
-                }
-                return;
-            }
+    /// Removes tombstone `i` if it is still attempt `id`'s.
+    fn remove_tomb(&mut self, i: u32, id: u64) {
+        if let Some(h) = self.store.tombs.get(i).filter(|t| t.id == id).map(|t| t.hash) {
+            self.store.remove(h, Slot::Tomb(i));
+            self.store.tombs.take(i);
         }
     }
 
-    /// Hands the attempt to the sink and leaves a tombstone.
-    fn close(&mut self, key: Key, a: Attempt, sink: &mut impl Sink) {
+    /// Closes the oldest attempt in flight; false if there is none.
+    fn evict_oldest(&mut self, sink: &mut impl Sink) -> bool {
+        while let Some((_, index, id)) = self.queue.pop_front() {
+            if self.store.live.get(index).is_none_or(|a| a.id != id) {
+                continue;
+            }
+            let now = self.now;
+            if let Some(a) = self.store.live.get_mut(index) {
+                a.anomalies.insert(Anomaly::Evicted);
+                a.closed = (now.max(a.start), CloseReason::Evicted);
+                self.bump(Anomaly::Evicted);
+                self.stats.evicted += 1;
+                self.close(index, sink);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Closes the attempt at `index` (its `closed` already set): leaves a tombstone in its place
+    /// and hands it to the sink.
+    fn close(&mut self, index: u32, sink: &mut impl Sink) {
+        let Some(a) = self.store.live.get(index) else {
+            return;
+        };
+        let key = (a.client, a.server);
+        let hash = a.hash;
+        let id = a.id;
+        let until = a.closed.0.plus_nanos(self.cfg.linger_ns);
+        let tomb = Tomb {
+            key,
+            hash,
+            id,
+            isn: a.isn,
+            syn_payload: a.syn_payload,
+            accepted: outcome(a) == Outcome::Accepted,
+        };
         // Tombstones are bounded like live attempts: drop the oldest beyond the cap.
-        while self.tombs.len() >= self.cfg.max_in_flight.max(1) {
+        while self.store.tombs.used >= self.cfg.max_in_flight.max(1) {
             match self.tomb_queue.pop_front() {
-                Some((_, k, id)) => {
-                    if self.tombs.get(&k).is_some_and(|t| t.id == id) {
-                        self.tombs.remove(&k);
-                    }
-                }
+                Some((_, i, id)) => self.remove_tomb(i, id),
                 None => break,
             }
         }
-        let until = a.closed.0.plus_nanos(self.cfg.linger_ns);
-        self.tombs.insert(
-            key,
-            Tomb {
-                id: a.id,
-                isn: a.isn,
-                syn_payload: a.syn_payload,
-                server: a.server,
-                accepted: outcome(&a) == Outcome::Accepted,
-            },
-        );
-        self.tomb_queue.push_back((until, key, a.id));
-        sink.closed(a);
+        let t = self.store.tombs.insert(tomb);
+        self.store.replace(hash, Slot::Live(index), Slot::Tomb(t));
+        self.tomb_queue.push_back((until, t, id));
+        // A sink that only counts the attempt looks at it in place: no copy of it is made.
+        let counted = self.store.live.get(index).is_some_and(|a| sink.closed_ref(a));
+        if counted {
+            self.store.live.remove(index);
+        } else if let Some(a) = self.store.live.take(index) {
+            sink.closed(a);
+        }
     }
 }
 

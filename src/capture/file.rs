@@ -5,16 +5,15 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use pcap_parser::pcapng::Block;
-use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
-use pcap_parser::{PcapBlockOwned, PcapError};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TryRecvError};
+
+use pcap_parser::nom;
+use pcap_parser::pcap::{LegacyPcapBlock, PcapHeader};
+use pcap_parser::pcapng::{self, Block};
+use pcap_parser::traits::PcapNGPacketBlock;
+use pcap_parser::PcapError;
 
 use super::{CaptureError, CaptureInfo, Format, Frame, LinkType, Timestamp, Warning};
-
-/// Size of each read from the file and of the reader's starting buffer.
-const CHUNK: usize = 1 << 20;
-/// The largest single record or block accepted; a bigger one is treated as damage.
-const MAX_BLOCK: usize = 64 << 20;
 
 /// Where a capture comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,10 +112,16 @@ struct Interface {
 }
 
 /// Converts `units` at `resolution` units/s plus an offset in seconds to a [`Timestamp`].
+#[inline]
 fn timestamp(units: u64, resolution: u64, offset_secs: i64) -> Timestamp {
-    let res = u128::from(resolution.max(1));
-    let units = u128::from(units);
-    let nanos = (units / res) * 1_000_000_000 + (units % res) * 1_000_000_000 / res;
+    let nanos = if resolution == 1_000_000 || resolution == 1_000_000_000 {
+        // The usual resolutions divide a second exactly: one multiplication, the same result.
+        u128::from(units) * u128::from(1_000_000_000 / resolution)
+    } else {
+        let res = u128::from(resolution.max(1));
+        let units = u128::from(units);
+        (units / res) * 1_000_000_000 + (units % res) * 1_000_000_000 / res
+    };
     let nanos = i64::try_from(nanos).unwrap_or(i64::MAX);
     Timestamp(nanos.saturating_add(offset_secs.saturating_mul(1_000_000_000)))
 }
@@ -125,261 +130,608 @@ fn timestamp(units: u64, resolution: u64, offset_secs: i64) -> Timestamp {
 ///
 /// Returns an error only when the input cannot be read as a capture at all. Damage after
 /// valid data stops reading with a [`Warning`] in the returned [`CaptureInfo`].
+///
+/// Reading and parsing overlap: a helper thread `read()`s the input into a few recycled
+/// buffers and hands them over in order, while this thread parses the records in place (only
+/// the unparsed tail of a buffer, less than one record, is copied in front of the next one) and
+/// calls `on_frame`. An input that fits in one buffer is read without a thread.
 pub fn read_capture(source: &Source, mut on_frame: impl FnMut(&Frame<'_>)) -> Result<CaptureInfo, CaptureError> {
     let path = source.path().to_path_buf();
     let name = source.display();
     let (input, gzip) = open(source)?;
-    let mut reader = match pcap_parser::create_reader(CHUNK, input) {
-        Ok(r) => r,
-        Err(PcapError::Eof) => return Err(CaptureError::Empty { path }),
-        Err(PcapError::ReadError) => {
-            return Err(CaptureError::Open {
-                path,
-                source: io::Error::other("read error (or corrupt gzip data)"),
-            })
-        }
-        Err(PcapError::Incomplete(_)) => {
-            return Err(CaptureError::NotACapture {
-                path,
-                detail: "too short for a capture header".into(),
-            })
-        }
-        Err(_) => {
-            return Err(CaptureError::NotACapture {
-                path,
-                detail: "no pcap or pcapng magic number".into(),
-            })
-        }
-    };
-
-    let mut info = CaptureInfo {
-        path: name.clone(),
-        format: Format::Pcap,
-        gzip,
-        frames: 0,
-        link_types: BTreeMap::new(),
-        skipped: BTreeMap::new(),
-        bytes: 0,
-        warnings: Vec::new(),
-    };
-    // Legacy pcap: one link type and resolution for the whole file.
-    let mut legacy: Option<Interface> = None;
-    // pcapng: interfaces of the current section, in order of their description blocks.
-    let mut interfaces: Vec<Interface> = Vec::new();
-    let mut last_ts = Timestamp(0);
-    let mut capacity = CHUNK;
-    let mut stalled = 0u32;
-    let mut first_block = true;
-
-    loop {
-        let offset = reader.consumed() as u64;
-        match reader.next() {
-            Ok((len, block)) => {
-                stalled = 0;
-                let mut stop: Option<CaptureError> = None;
-                match block {
-                    PcapBlockOwned::LegacyHeader(h) => {
-                        if h.version_major != 2 {
-                            stop = Some(CaptureError::UnsupportedVersion {
-                                path: path.clone(),
-                                format: "pcap",
-                                major: h.version_major,
-                                minor: h.version_minor,
-                            });
-                        }
-                        let nanos = h.is_nanosecond_precision();
-                        info.format = if nanos { Format::PcapNs } else { Format::Pcap };
-                        legacy = Some(Interface {
-                            // The upper bits of the field may carry FCS information.
-                            link: LinkType((h.network.0 as u32) & 0x03FF_FFFF),
-                            resolution: if nanos { 1_000_000_000 } else { 1_000_000 },
-                            offset_secs: i64::from(h.thiszone),
-                        });
-                    }
-                    PcapBlockOwned::Legacy(b) => {
-                        if let Some(ifc) = legacy {
-                            let units = u64::from(b.ts_sec) * ifc.resolution + u64::from(b.ts_usec);
-                            let ts = timestamp(units, ifc.resolution, ifc.offset_secs);
-                            last_ts = ts;
-                            deliver(&mut info, &mut on_frame, ifc.link, ts, b.data, b.origlen);
-                        }
-                    }
-                    PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
-                        info.format = Format::Pcapng;
-                        if shb.major_version != 1 {
-                            if first_block {
-                                stop = Some(CaptureError::UnsupportedVersion {
-                                    path: path.clone(),
-                                    format: "pcapng",
-                                    major: shb.major_version,
-                                    minor: shb.minor_version,
-                                });
-                            } else {
-                                info.warnings.push(Warning {
-                                    file: name.clone(),
-                                    offset: Some(offset),
-                                    message: format!(
-                                        "pcapng section with unsupported version {}.{}; reading stopped here",
-                                        shb.major_version, shb.minor_version
-                                    ),
-                                });
-                                break;
-                            }
-                        }
-                        interfaces.clear();
-                    }
-                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-                        let resolution = match idb.ts_resolution() {
-                            Some(r) if r > 0 => r,
-                            _ => {
-                                info.warnings.push(Warning {
-                                    file: name.clone(),
-                                    offset: Some(offset),
-                                    message: format!(
-                                        "interface {} has an invalid timestamp resolution (if_tsresol {}); microseconds assumed",
-                                        interfaces.len(),
-                                        idb.if_tsresol
-                                    ),
-                                });
-                                1_000_000
-                            }
-                        };
-                        interfaces.push(Interface {
-                            link: LinkType((idb.linktype.0 as u32) & 0xFFFF),
-                            resolution,
-                            offset_secs: idb.if_tsoffset,
-                        });
-                    }
-                    PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
-                        match interfaces.get(epb.if_id as usize).copied() {
-                            Some(ifc) => {
-                                let units = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                                let ts = timestamp(units, ifc.resolution, ifc.offset_secs);
-                                last_ts = ts;
-                                let data = epb.packet_data();
-                                deliver(&mut info, &mut on_frame, ifc.link, ts, data, epb.origlen);
-                            }
-                            None => skip_unknown_interface(&mut info),
-                        }
-                    }
-                    PcapBlockOwned::NG(Block::SimplePacket(spb)) => match interfaces.first().copied() {
-                        // A simple packet block has no timestamp: the previous one is the best we know.
-                        Some(ifc) => {
-                            let data = spb.packet_data();
-                            deliver(&mut info, &mut on_frame, ifc.link, last_ts, data, spb.origlen);
-                        }
-                        None => skip_unknown_interface(&mut info),
-                    },
-                    PcapBlockOwned::NG(_) => {}
+    let mut chunks = Chunks::start(input).map_err(|_| CaptureError::Open {
+        path: path.clone(),
+        source: io::Error::other("read error (or corrupt gzip data)"),
+    })?;
+    let first = &chunks.cur[HEAD..HEAD + chunks.first_len];
+    if first.is_empty() {
+        return Err(CaptureError::Empty { path });
+    }
+    // A legacy header of another major version (reported after the checks pcap-parser made first).
+    let mut bad_version = None;
+    let mut parser = if pcapng::parse_sectionheaderblock(first).is_ok() {
+        Parser::new(name.clone(), Kind::Pcapng)
+    } else {
+        match pcap_parser::pcap::parse_pcap_header(first) {
+            Ok((_, header)) => {
+                if header.version_major != 2 {
+                    bad_version = Some((header.version_major, header.version_minor));
                 }
-                first_block = false;
-                reader.consume(len);
-                if let Some(e) = stop {
-                    return Err(e);
-                }
+                Parser::legacy(name.clone(), &header)
             }
-            Err(PcapError::Eof) => break,
-            Err(PcapError::Incomplete(_)) => {
-                stalled += 1;
-                if stalled > 3 {
-                    // No progress although the buffer was refilled: the block is larger than the buffer.
-                    if !grow(&mut *reader, &mut capacity) {
-                        info.warnings.push(too_big(&name, offset));
+            Err(nom::Err::Incomplete(_)) => {
+                return Err(CaptureError::NotACapture {
+                    path,
+                    detail: "too short for a capture header".into(),
+                })
+            }
+            Err(_) => {
+                return Err(CaptureError::NotACapture {
+                    path,
+                    detail: "no pcap or pcapng magic number".into(),
+                })
+            }
+        }
+    };
+    parser.info.gzip = gzip;
+    chunks.go().map_err(|_| CaptureError::Open {
+        path: path.clone(),
+        source: io::Error::other("read error (or corrupt gzip data)"),
+    })?;
+    if let Some((major, minor)) = bad_version {
+        return Err(CaptureError::UnsupportedVersion {
+            path,
+            format: "pcap",
+            major,
+            minor,
+        });
+    }
+    let mut lo = HEAD;
+    let mut hi = HEAD + chunks.first_len;
+    if matches!(parser.kind, Kind::Legacy(..)) {
+        // The file header: 24 bytes, checked above.
+        lo += 24;
+        parser.offset = 24;
+    }
+    // A record longer than the room in front of a buffer is assembled here instead.
+    let mut big: Vec<u8> = Vec::new();
+    let mut in_big = false;
+    let mut eof = false;
+    loop {
+        let data: &[u8] = if in_big { &big[lo..] } else { &chunks.cur[lo..hi] };
+        let (used, stop) = parser.run(data, &mut on_frame);
+        lo += used;
+        match stop {
+            Stop::Fatal(e) => return Err(e.with_path(path)),
+            Stop::Done => break,
+            Stop::NeedMore(_) if eof => {
+                if used < data.len() {
+                    parser.warn(
+                        "capture ends inside a record (truncated file); results cover the capture up to here".into(),
+                    );
+                }
+                break;
+            }
+            Stop::NeedMore(total) => {
+                if total.is_some_and(|t| t >= MAX_BLOCK) || (in_big && big.len() - lo >= MAX_BLOCK) {
+                    // A corrupt length field: see whether the input really holds that much.
+                    let have = if in_big { big.len() - lo } else { hi - lo };
+                    parser.too_big(have, &mut chunks);
+                    break;
+                }
+                match chunks.next() {
+                    Msg::Data(mut buf, n) => {
+                        let rest = if in_big { &big[lo..] } else { &chunks.cur[lo..hi] };
+                        if rest.len() <= HEAD {
+                            buf[HEAD - rest.len()..HEAD].copy_from_slice(rest);
+                            lo = HEAD - rest.len();
+                            hi = HEAD + n;
+                            let old = std::mem::replace(&mut chunks.cur, buf);
+                            chunks.recycle(old);
+                            in_big = false;
+                            big = Vec::new();
+                        } else {
+                            if !in_big {
+                                big = chunks.cur[lo..hi].to_vec();
+                                lo = 0;
+                                in_big = true;
+                            } else if lo > 0 {
+                                big.drain(..lo);
+                                lo = 0;
+                            }
+                            big.extend_from_slice(&buf[HEAD..HEAD + n]);
+                            chunks.recycle(buf);
+                        }
+                    }
+                    Msg::Eof => eof = true,
+                    Msg::Error => {
+                        parser.warn(format!(
+                            "read error ({}); results cover the capture up to here",
+                            PcapError::<&[u8]>::ReadError
+                        ));
                         break;
                     }
                 }
-                if let Err(e) = reader.refill() {
-                    info.warnings.push(Warning {
-                        file: name.clone(),
-                        offset: Some(offset),
-                        message: format!("read error ({e}); results cover the capture up to here"),
-                    });
-                    break;
-                }
-            }
-            Err(PcapError::BufferTooSmall) => {
-                if !grow(&mut *reader, &mut capacity) {
-                    info.warnings.push(too_big(&name, offset));
-                    break;
-                }
-                if reader.refill().is_err() {
-                    info.warnings.push(too_big(&name, offset));
-                    break;
-                }
-            }
-            Err(PcapError::UnexpectedEof) => {
-                info.warnings.push(Warning {
-                    file: name.clone(),
-                    offset: Some(offset),
-                    message: "capture ends inside a record (truncated file); results cover the capture up to here"
-                        .into(),
-                });
-                break;
-            }
-            Err(e) => {
-                info.warnings.push(Warning {
-                    file: name.clone(),
-                    offset: Some(offset),
-                    message: format!(
-                        "damaged {} ({}); results cover the capture up to here",
-                        if info.format == Format::Pcapng {
-                            "block"
-                        } else {
-                            "record"
-                        },
-                        describe(&e)
-                    ),
-                });
-                break;
             }
         }
     }
-    info.bytes = reader.consumed() as u64;
-    Ok(info)
+    Ok(parser.finish())
 }
 
-/// A packet on an interface no description block declared: read, but not decodable.
-fn skip_unknown_interface(info: &mut CaptureInfo) {
-    info.frames += 1;
-    *info.skipped.entry("unknown_interface".into()).or_insert(0) += 1;
+/// Size of the first read, which must hold a pcapng section header block (as with
+/// pcap-parser's 1 MiB reader buffer).
+const FIRST: usize = 1 << 20;
+/// Size of each later read: small enough that the parser finds the bytes still in cache.
+const CHUNK: usize = 1 << 18;
+/// Room in front of each buffer for the unparsed tail of the previous one (one record of the
+/// largest usual snap length, 256 KiB, with its header).
+const HEAD: usize = 320 << 10;
+/// Buffers in circulation between the reading thread and the parser.
+const POOL: usize = 3;
+/// The largest single record or block accepted; a bigger one is treated as damage.
+const MAX_BLOCK: usize = 64 << 20;
+
+/// What the reading side hands over.
+enum Msg {
+    /// A buffer holding `n` bytes of input at `HEAD..HEAD + n`.
+    Data(Vec<u8>, usize),
+    /// The input ended.
+    Eof,
+    /// Reading failed.
+    Error,
 }
 
-fn deliver(
-    info: &mut CaptureInfo,
-    on_frame: &mut impl FnMut(&Frame<'_>),
-    link: LinkType,
-    ts: Timestamp,
-    data: &[u8],
-    orig_len: u32,
-) {
-    info.frames += 1;
-    let number = info.frames;
-    *info.link_types.entry(link.0).or_insert(0) += 1;
-    on_frame(&Frame {
-        ts,
-        link,
-        data,
-        orig_len,
-        number,
-    });
+/// The input as a sequence of buffers: the first read on this thread (it decides the format,
+/// and a small input needs nothing more), the rest from a reading thread.
+struct Chunks {
+    /// The buffer being parsed.
+    cur: Vec<u8>,
+    /// Bytes in the first buffer.
+    first_len: usize,
+    /// Input still read on this thread (it fitted in the first buffer, or is being drained).
+    inline: Option<Box<dyn Read + Send>>,
+    /// Filled buffers from the reading thread.
+    filled: Option<Receiver<Msg>>,
+    /// Empty buffers back to the reading thread.
+    empty: Option<Sender<Vec<u8>>>,
+    /// A spare buffer for inline reads.
+    spare: Option<Vec<u8>>,
 }
 
-fn grow(reader: &mut dyn PcapReaderIterator, capacity: &mut usize) -> bool {
-    if *capacity >= MAX_BLOCK {
-        return false;
+impl Chunks {
+    fn start(mut input: Box<dyn Read + Send>) -> io::Result<Chunks> {
+        let mut cur = vec![0u8; HEAD + FIRST];
+        let n = input.read(&mut cur[HEAD..])?;
+        Ok(Chunks {
+            cur,
+            first_len: n,
+            inline: Some(input),
+            filled: None,
+            empty: None,
+            spare: None,
+        })
     }
-    *capacity = (*capacity * 2).min(MAX_BLOCK);
-    reader.grow(*capacity)
+
+    /// After the format is known: the rest of the input comes from a reading thread, unless
+    /// the first read already reached its end.
+    fn go(&mut self) -> io::Result<()> {
+        let Some(mut input) = self.inline.take() else {
+            return Ok(());
+        };
+        let n = self.first_len;
+        if n < FIRST {
+            // A short first read means the end of the input, or an error after some data: read
+            // once more to know which (pcap-parser's readers did, and failed on the error).
+            self.first_len += input.read(&mut self.cur[HEAD + n..])?;
+            self.inline = Some(input);
+            return Ok(());
+        }
+        let (filled_tx, filled_rx) = sync_channel(POOL);
+        let (empty_tx, empty_rx) = channel();
+        // Detached: if parsing stops early (damage), the thread ends at its next hand-over;
+        // it must not hold up the result while it waits on a slow input such as a pipe.
+        std::thread::Builder::new()
+            .name("synrst-read".into())
+            .spawn(move || pump(input, filled_tx, empty_rx))?;
+        self.filled = Some(filled_rx);
+        self.empty = Some(empty_tx);
+        Ok(())
+    }
+
+    fn next(&mut self) -> Msg {
+        if let Some(rx) = &self.filled {
+            return rx.recv().unwrap_or(Msg::Eof);
+        }
+        let Some(input) = self.inline.as_mut() else {
+            return Msg::Eof;
+        };
+        let mut buf = self.spare.take().unwrap_or_else(|| vec![0u8; HEAD + CHUNK]);
+        match input.read(&mut buf[HEAD..HEAD + CHUNK]) {
+            Ok(0) => {
+                self.inline = None;
+                Msg::Eof
+            }
+            Ok(n) => Msg::Data(buf, n),
+            Err(_) => {
+                self.inline = None;
+                Msg::Error
+            }
+        }
+    }
+
+    fn recycle(&mut self, buf: Vec<u8>) {
+        match &self.empty {
+            Some(tx) => {
+                let _ = tx.send(buf);
+            }
+            None => self.spare = Some(buf),
+        }
+    }
 }
 
-fn too_big(name: &str, offset: u64) -> Warning {
-    Warning {
-        file: name.to_string(),
-        offset: Some(offset),
-        message: format!(
+/// The reading thread: fills buffers in order until the input ends, fails, or the parser
+/// hangs up.
+fn pump(mut input: Box<dyn Read + Send>, filled: SyncSender<Msg>, empty: Receiver<Vec<u8>>) {
+    let mut made = 1; // the parser's first buffer
+    loop {
+        let mut buf = match empty.try_recv() {
+            Ok(b) => b,
+            Err(TryRecvError::Empty) if made < POOL => {
+                made += 1;
+                vec![0u8; HEAD + CHUNK]
+            }
+            Err(TryRecvError::Empty) => match empty.recv() {
+                Ok(b) => b,
+                Err(_) => return,
+            },
+            Err(TryRecvError::Disconnected) => return,
+        };
+        let msg = match input.read(&mut buf[HEAD..HEAD + CHUNK]) {
+            Ok(0) => Msg::Eof,
+            Ok(n) => Msg::Data(buf, n),
+            Err(_) => Msg::Error,
+        };
+        let last = !matches!(msg, Msg::Data(..));
+        if filled.send(msg).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The capture's format, with what decoding its records needs.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Legacy pcap: its record parser and the one interface.
+    Legacy(LegacyParseFn, Interface),
+    /// pcapng.
+    Pcapng,
+}
+
+type LegacyParseFn = fn(&[u8]) -> nom::IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
+
+/// Why [`Parser::run`] stopped.
+enum Stop {
+    /// The next record is incomplete; `Some(n)`: it needs `n` bytes from its start.
+    NeedMore(Option<usize>),
+    /// Reading ends here (a warning says why).
+    Done,
+    /// Not readable as a capture at all.
+    Fatal(Fatal),
+}
+
+/// A [`CaptureError`] without the path, filled in by the caller.
+enum Fatal {
+    UnsupportedVersion { major: u16, minor: u16 },
+}
+
+impl Fatal {
+    fn with_path(self, path: PathBuf) -> CaptureError {
+        match self {
+            Fatal::UnsupportedVersion { major, minor } => CaptureError::UnsupportedVersion {
+                path,
+                format: "pcapng",
+                major,
+                minor,
+            },
+        }
+    }
+}
+
+/// Record-level state: the format, the interfaces, what was seen.
+struct Parser {
+    kind: Kind,
+    info: CaptureInfo,
+    name: String,
+    /// Byte offset (in the decompressed stream) of the next record.
+    offset: u64,
+    /// pcapng: interfaces of the current section, in order of their description blocks.
+    interfaces: Vec<Interface>,
+    /// pcapng: the current section is big-endian.
+    big_endian: bool,
+    last_ts: Timestamp,
+    first_block: bool,
+    /// Frames of `link` not yet added to `info.link_types` (one map update per run of frames).
+    link: Option<(LinkType, u64)>,
+}
+
+impl Parser {
+    fn new(name: String, kind: Kind) -> Parser {
+        Parser {
+            kind,
+            info: CaptureInfo {
+                path: name.clone(),
+                format: match kind {
+                    Kind::Pcapng => Format::Pcapng,
+                    Kind::Legacy(..) => Format::Pcap,
+                },
+                gzip: false,
+                frames: 0,
+                link_types: BTreeMap::new(),
+                skipped: BTreeMap::new(),
+                bytes: 0,
+                warnings: Vec::new(),
+            },
+            name,
+            offset: 0,
+            interfaces: Vec::new(),
+            big_endian: false,
+            last_ts: Timestamp(0),
+            first_block: true,
+            link: None,
+        }
+    }
+
+    fn legacy(name: String, h: &PcapHeader) -> Parser {
+        let nanos = h.is_nanosecond_precision();
+        let parse: LegacyParseFn = if h.is_modified_format() {
+            pcap_parser::pcap::parse_pcap_frame_modified
+        } else if h.is_bigendian() {
+            pcap_parser::pcap::parse_pcap_frame_be
+        } else {
+            pcap_parser::pcap::parse_pcap_frame
+        };
+        let ifc = Interface {
+            // The upper bits of the field may carry FCS information.
+            link: LinkType((h.network.0 as u32) & 0x03FF_FFFF),
+            resolution: if nanos { 1_000_000_000 } else { 1_000_000 },
+            offset_secs: i64::from(h.thiszone),
+        };
+        let mut p = Parser::new(name, Kind::Legacy(parse, ifc));
+        p.info.format = if nanos { Format::PcapNs } else { Format::Pcap };
+        p.first_block = false;
+        p
+    }
+
+    fn warn(&mut self, message: String) {
+        self.info.warnings.push(Warning {
+            file: self.name.clone(),
+            offset: Some(self.offset),
+            message,
+        });
+    }
+
+    /// A record claims `MAX_BLOCK` bytes or more: damage. If the input ends within half that
+    /// (where pcap-parser's growing buffer found the end), the file was cut inside it;
+    /// otherwise the length field is wrong. The bytes are counted, not kept.
+    fn too_big(&mut self, mut have: usize, chunks: &mut Chunks) {
+        while have <= MAX_BLOCK / 2 {
+            match chunks.next() {
+                Msg::Data(buf, n) => {
+                    have += n;
+                    chunks.recycle(buf);
+                }
+                Msg::Eof => {
+                    self.warn(
+                        "capture ends inside a record (truncated file); results cover the capture up to here".into(),
+                    );
+                    return;
+                }
+                Msg::Error => {
+                    self.warn(format!(
+                        "read error ({}); results cover the capture up to here",
+                        PcapError::<&[u8]>::ReadError
+                    ));
+                    return;
+                }
+            }
+        }
+        let message = format!(
             "record or block larger than {} MiB (a corrupt length field?); results cover the capture up to here",
             MAX_BLOCK >> 20
-        ),
+        );
+        self.warn(message);
+    }
+
+    /// Parses every complete record at the start of `data`; returns the bytes consumed and why
+    /// it stopped.
+    fn run(&mut self, data: &[u8], on_frame: &mut impl FnMut(&Frame<'_>)) -> (usize, Stop) {
+        match self.kind {
+            Kind::Legacy(parse, ifc) => self.run_legacy(parse, ifc, data, on_frame),
+            Kind::Pcapng => self.run_pcapng(data, on_frame),
+        }
+    }
+
+    fn run_legacy(
+        &mut self,
+        parse: LegacyParseFn,
+        ifc: Interface,
+        data: &[u8],
+        on_frame: &mut impl FnMut(&Frame<'_>),
+    ) -> (usize, Stop) {
+        let mut pos = 0;
+        loop {
+            let rest = &data[pos..];
+            if rest.is_empty() {
+                return (pos, Stop::NeedMore(None));
+            }
+            match parse(rest) {
+                Ok((rem, b)) => {
+                    let units = u64::from(b.ts_sec) * ifc.resolution + u64::from(b.ts_usec);
+                    let ts = timestamp(units, ifc.resolution, ifc.offset_secs);
+                    self.last_ts = ts;
+                    self.deliver(on_frame, ifc.link, ts, b.data, b.origlen);
+                    let len = rest.len() - rem.len();
+                    pos += len;
+                    self.offset += len as u64;
+                }
+                Err(nom::Err::Incomplete(n)) => return (pos, Stop::NeedMore(needed(rest.len(), n))),
+                Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
+                    self.damaged(&e);
+                    return (pos, Stop::Done);
+                }
+            }
+        }
+    }
+
+    fn run_pcapng(&mut self, data: &[u8], on_frame: &mut impl FnMut(&Frame<'_>)) -> (usize, Stop) {
+        let mut pos = 0;
+        loop {
+            let rest = &data[pos..];
+            if rest.is_empty() {
+                return (pos, Stop::NeedMore(None));
+            }
+            let parsed = if self.big_endian {
+                pcapng::parse_block_be(rest)
+            } else {
+                pcapng::parse_block_le(rest)
+            };
+            let (rem, block) = match parsed {
+                Ok(ok) => ok,
+                Err(nom::Err::Incomplete(n)) => return (pos, Stop::NeedMore(needed(rest.len(), n))),
+                Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
+                    self.damaged(&e);
+                    return (pos, Stop::Done);
+                }
+            };
+            let len = rest.len() - rem.len();
+            match block {
+                Block::SectionHeader(shb) => {
+                    self.big_endian = shb.big_endian();
+                    if shb.major_version != 1 {
+                        if self.first_block {
+                            return (
+                                pos,
+                                Stop::Fatal(Fatal::UnsupportedVersion {
+                                    major: shb.major_version,
+                                    minor: shb.minor_version,
+                                }),
+                            );
+                        }
+                        self.warn(format!(
+                            "pcapng section with unsupported version {}.{}; reading stopped here",
+                            shb.major_version, shb.minor_version
+                        ));
+                        return (pos, Stop::Done);
+                    }
+                    self.interfaces.clear();
+                }
+                Block::InterfaceDescription(idb) => {
+                    let resolution = match idb.ts_resolution() {
+                        Some(r) if r > 0 => r,
+                        _ => {
+                            let message = format!(
+                                "interface {} has an invalid timestamp resolution (if_tsresol {}); microseconds assumed",
+                                self.interfaces.len(),
+                                idb.if_tsresol
+                            );
+                            self.warn(message);
+                            1_000_000
+                        }
+                    };
+                    self.interfaces.push(Interface {
+                        link: LinkType((idb.linktype.0 as u32) & 0xFFFF),
+                        resolution,
+                        offset_secs: idb.if_tsoffset,
+                    });
+                }
+                Block::EnhancedPacket(epb) => match self.interfaces.get(epb.if_id as usize).copied() {
+                    Some(ifc) => {
+                        let units = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                        let ts = timestamp(units, ifc.resolution, ifc.offset_secs);
+                        self.last_ts = ts;
+                        self.deliver(on_frame, ifc.link, ts, epb.packet_data(), epb.origlen);
+                    }
+                    None => self.skip_unknown_interface(),
+                },
+                Block::SimplePacket(spb) => match self.interfaces.first().copied() {
+                    // A simple packet block has no timestamp: the previous one is the best we know.
+                    Some(ifc) => {
+                        let ts = self.last_ts;
+                        self.deliver(on_frame, ifc.link, ts, spb.packet_data(), spb.origlen);
+                    }
+                    None => self.skip_unknown_interface(),
+                },
+                _ => {}
+            }
+            self.first_block = false;
+            pos += len;
+            self.offset += len as u64;
+        }
+    }
+
+    fn damaged(&mut self, e: &PcapError<&[u8]>) {
+        let message = format!(
+            "damaged {} ({}); results cover the capture up to here",
+            if self.info.format == Format::Pcapng {
+                "block"
+            } else {
+                "record"
+            },
+            describe(e)
+        );
+        self.warn(message);
+    }
+
+    /// A packet on an interface no description block declared: read, but not decodable.
+    fn skip_unknown_interface(&mut self) {
+        self.info.frames += 1;
+        *self.info.skipped.entry("unknown_interface".into()).or_insert(0) += 1;
+    }
+
+    #[inline]
+    fn deliver(
+        &mut self,
+        on_frame: &mut impl FnMut(&Frame<'_>),
+        link: LinkType,
+        ts: Timestamp,
+        data: &[u8],
+        orig_len: u32,
+    ) {
+        self.info.frames += 1;
+        match &mut self.link {
+            Some((l, n)) if *l == link => *n += 1,
+            _ => {
+                self.flush_link();
+                self.link = Some((link, 1));
+            }
+        }
+        on_frame(&Frame {
+            ts,
+            link,
+            data,
+            orig_len,
+            number: self.info.frames,
+        });
+    }
+
+    fn flush_link(&mut self) {
+        if let Some((l, n)) = self.link.take() {
+            *self.info.link_types.entry(l.0).or_insert(0) += n;
+        }
+    }
+
+    fn finish(mut self) -> CaptureInfo {
+        self.flush_link();
+        self.info.bytes = self.offset;
+        self.info
+    }
+}
+
+/// Total bytes a record needs from its start, when the parser says.
+fn needed(have: usize, n: nom::Needed) -> Option<usize> {
+    match n {
+        nom::Needed::Size(n) => Some(have.saturating_add(n.get())),
+        nom::Needed::Unknown => None,
     }
 }
 

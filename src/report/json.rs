@@ -7,8 +7,11 @@ use serde::Serialize;
 use crate::model::{CaptureSummary, Report, Summary};
 
 pub(super) fn write_json(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report)?;
-    out.write_all(b"\n")
+    // A local buffer: serde_json's many small writes would each be a dynamic call otherwise.
+    let mut buf = io::BufWriter::with_capacity(64 * 1024, out);
+    serde_json::to_writer_pretty(&mut buf, report)?;
+    buf.write_all(b"\n")?;
+    buf.flush()
 }
 
 pub(super) fn write_ndjson_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {

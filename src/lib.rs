@@ -603,15 +603,7 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
         *s.by_outcome.entry(r.outcome.name()).or_insert(0) += 1;
         *s.by_verdict.entry(r.verdict.name()).or_insert(0) += 1;
         let i = *index.entry(r.server).or_insert_with(|| {
-            dests.push(Destination {
-                server: r.server,
-                attempts: 0,
-                accepted: 0,
-                refused: 0,
-                unreachable: 0,
-                no_answer: 0,
-                verdict: None,
-            });
+            dests.push(Destination::new(r.server));
             verdicts.push(BTreeMap::new());
             dests.len() - 1
         });
@@ -632,15 +624,7 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
     folded_dests.sort_by_key(|(e, _)| *e);
     for (server, c) in folded_dests {
         let i = *index.entry(server).or_insert_with(|| {
-            dests.push(Destination {
-                server,
-                attempts: 0,
-                accepted: 0,
-                refused: 0,
-                unreachable: 0,
-                no_answer: 0,
-                verdict: None,
-            });
+            dests.push(Destination::new(server));
             verdicts.push(BTreeMap::new());
             dests.len() - 1
         });

@@ -169,6 +169,12 @@ pub struct HostBaseline {
     pub synack_fingerprint: Option<(u16, u64)>,
     /// Ports on which it sent a SYN-ACK.
     pub open_ports: Vec<u16>,
+    /// IPv4 packets with and without the don't-fragment bit.
+    pub df: (u64, u64),
+    /// IPv6 packets with a non-zero and a zero flow label.
+    pub flow_label: (u64, u64),
+    /// TOS / traffic class of its first SYN-ACK.
+    pub synack_tos: Option<u8>,
 }
 
 impl HostBaseline {
@@ -245,9 +251,22 @@ impl Baselines {
             if h.ip_ids.len() < MAX_IP_IDS {
                 h.ip_ids.push(id);
             }
+            if o.ip.df {
+                h.df.0 += 1;
+            } else {
+                h.df.1 += 1;
+            }
+        }
+        match o.ip.flow_label {
+            Some(0) => h.flow_label.1 += 1,
+            Some(_) => h.flow_label.0 += 1,
+            None => {}
         }
         if t.flags.syn() && t.flags.ack() {
             h.synacks += 1;
+            if h.synack_tos.is_none() {
+                h.synack_tos = Some(o.ip.tos);
+            }
             if h.synack_fingerprint.is_none() {
                 h.synack_fingerprint = Some((t.window, t.options.layout));
             }
@@ -421,6 +440,70 @@ fn forged_rst_evidence(a: &Attempt, host: Option<&HostBaseline>, evidence: &mut 
     forged
 }
 
+/// Where the RST's IP header habits (DF, IP ID, IPv6 flow label, TOS) differ from the host's
+/// own packets, one evidence entry each.
+fn header_habits(rst: &Event, host: Option<&HostBaseline>) -> Vec<Evidence> {
+    let Some(h) = host else { return Vec::new() };
+    let ip = &rst.obs.ip;
+    let mut out = Vec::new();
+    // The don't-fragment bit: stacks set it on all their TCP packets or on none (RFC 1191).
+    if ip.ip_id.is_some() && h.df.0 + h.df.1 >= 2 {
+        let host_df = if h.df.1 == 0 {
+            Some(true)
+        } else if h.df.0 == 0 {
+            Some(false)
+        } else {
+            None
+        };
+        if let Some(host_df) = host_df.filter(|d| *d != ip.df) {
+            out.push(ev(
+                "rst_df",
+                format!("RST {} the don't-fragment bit", if ip.df { "sets" } else { "lacks" }),
+                Some(format!(
+                    "all {} of the server's packets {} it",
+                    h.df.0 + h.df.1,
+                    if host_df { "set" } else { "lack" }
+                )),
+                "the RST was not built like the server's own packets: another stack, or a rule that crafts it",
+            ));
+        }
+    }
+    // IP ID: a host whose packets all carry IP ID 0 (Linux with DF) sends its RSTs with 0 too.
+    if let (Some(id), Some(IpIdPattern::Zero)) = (ip.ip_id, h.ip_id_pattern()) {
+        if id != 0 {
+            out.push(ev(
+                "rst_ip_id",
+                format!("RST with IP ID {id}"),
+                Some("the server's packets all carry IP ID 0".into()),
+                "the RST was numbered by another IP stack",
+            ));
+        }
+    }
+    // IPv6 flow label: Linux's own RST for a closed port carries one (from the connection's
+    // hash); the RSTs that nftables/iptables `reject with tcp reset` builds carry 0 — on the
+    // host or on the path. Other stacks differ, so this is a hint.
+    if let Some(0) = ip.flow_label {
+        if h.flow_label.0 > 0 && h.flow_label.1 == 0 {
+            out.push(ev(
+                "rst_flow_label",
+                "RST with flow label 0".into(),
+                Some(format!("all {} of the server's IPv6 packets carry a flow label", h.flow_label.0)),
+                "on Linux the kernel's own RST for a closed port carries a flow label and a `reject with tcp reset` rule's does not: this leans to a firewall rule (on the server or the path)",
+            ));
+        }
+    }
+    // TOS / traffic class: a RST made by the server's stack usually carries what its SYN-ACKs do.
+    if let Some(tos) = h.synack_tos.filter(|t| *t != ip.tos) {
+        out.push(ev(
+            "rst_tos",
+            format!("RST with TOS {:#04x}", ip.tos),
+            Some(format!("the server's SYN-ACKs carry TOS {tos:#04x}")),
+            "a hint that something else built the RST",
+        ));
+    }
+    out
+}
+
 /// What a RST carries that a TCP stack answering a bare SYN would not.
 fn odd_rst_fields(t: &TcpInfo, a: &Attempt) -> Vec<String> {
     let mut odd = Vec::new();
@@ -574,6 +657,12 @@ fn decide_rst(a: &Attempt, rst: &Event, host: Option<&HostBaseline>, mut evidenc
             "fields a TCP stack does not put in a RST answering a SYN",
         ));
     }
+    // Header habits of the host's own packets (issue: IP ID, DF, flow label, TOS). They vary
+    // between stacks and rules but are never proof alone, so they only add evidence and lower
+    // the confidence of a closed-port verdict; they never accuse the path by themselves.
+    let habits = header_habits(rst, host);
+    let habits_disagree = !habits.is_empty();
+    evidence.extend(habits);
     let nearer = matches!(f.hop_cmp, Some(Less));
     let same = matches!(f.hop_cmp, Some(Equal));
     // The decision table. First matching arm wins.
@@ -607,7 +696,7 @@ fn decide_rst(a: &Attempt, rst: &Event, host: Option<&HostBaseline>, mut evidenc
         // distance (it varies with load), but it lowers the confidence.
         (_, _, false, true, false, fast, true) => (
             VerdictKind::ClosedPort,
-            if host.is_some_and(|h| h.synacks > 0) && !fast { Confidence::High } else { Confidence::Medium },
+            if host.is_some_and(|h| h.synacks > 0) && !fast && !habits_disagree { Confidence::High } else { Confidence::Medium },
             format!("the server's own TCP stack answered RST: nothing listens on port {} (or the server's own firewall rejects with tcp-reset)", a.server.port),
         ),
         // Same distance but odd fields: probably the host, but something rewrote or forged it.

@@ -45,6 +45,10 @@ pub struct Tcp {
     pub ttl: u8,
     /// IPv4 identification.
     pub ip_id: u16,
+    /// IPv4 don't-fragment bit.
+    pub df: bool,
+    /// IPv6 flow label.
+    pub flow_label: u32,
     /// Window.
     pub window: u16,
     /// Add MSS/SACK/TS/WS options like Linux.
@@ -68,6 +72,8 @@ impl Tcp {
             fin: false,
             ttl: 64,
             ip_id: 0x1234,
+            df: true,
+            flow_label: 0x12345,
             window: 64240,
             options: true,
             payload: Vec::new(),
@@ -134,7 +140,11 @@ impl Tcp {
             ];
             h.set_options(&opts).expect("options fit");
         }
-        let ip = ip_headers(self.src, self.dst, self.ttl, self.ip_id, etherparse::ip_number::TCP);
+        let mut ip = ip_headers(self.src, self.dst, self.ttl, self.ip_id, etherparse::ip_number::TCP);
+        match &mut ip {
+            IpHeaders::Ipv4(h, _) => h.dont_fragment = self.df,
+            IpHeaders::Ipv6(h, _) => h.flow_label = Ipv6FlowLabel::try_new(self.flow_label & 0xF_FFFF).expect("label"),
+        }
         let b = PacketBuilder::ip(ip).tcp_header(h);
         let mut out = Vec::new();
         b.write(&mut out, &self.payload).expect("write");

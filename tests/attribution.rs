@@ -69,6 +69,27 @@ fn rst_at_host_distance_is_closed_port_and_says_host_firewall_looks_the_same() {
 }
 
 #[test]
+fn rst_at_host_distance_with_other_header_habits_is_closed_port_with_lower_confidence() {
+    let mut f = baseline();
+    // A second packet of the server (data after the handshake), DF set like the SYN-ACK.
+    let s80 = syn(80, 40000);
+    let mut data = Tcp::synack_to(&s80, 78).ttl(61);
+    data.syn = false;
+    data.payload = vec![1; 10];
+    f.push((0.02, data.frame()));
+    let s = syn(81, 40001);
+    f.push((1.0, s.frame()));
+    let mut rst = Tcp::rst_to(&s).ttl(61);
+    rst.df = false;
+    f.push((1.010, rst.frame()));
+    let r = analyze("habits", &f);
+    let a = attempt_to(&r, 81);
+    assert_eq!(a.verdict, VerdictKind::ClosedPort, "habits never accuse the path alone");
+    assert_eq!(a.confidence, Confidence::Medium);
+    assert!(signals(a).contains(&"rst_df"), "{:?}", signals(a));
+}
+
+#[test]
 fn rst_nearer_than_host_is_path_firewall() {
     let mut f = baseline();
     let s = syn(81, 40001);

@@ -176,6 +176,8 @@ impl Sim {
                     fin: false,
                     ttl,
                     ip_id: 0,
+                    df: true,
+                    flow_label: 0x12345,
                     window: 64240,
                     options: true,
                     payload: Vec::new(),

@@ -607,14 +607,7 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
             verdicts.push(BTreeMap::new());
             dests.len() - 1
         });
-        let d = &mut dests[i];
-        d.attempts += 1;
-        match r.outcome {
-            Outcome::Accepted => d.accepted += 1,
-            Outcome::Refused => d.refused += 1,
-            Outcome::Unreachable => d.unreachable += 1,
-            Outcome::NoAnswer => d.no_answer += 1,
-        }
+        dests[i].count(r.outcome);
         if r.outcome != Outcome::Accepted {
             *verdicts[i].entry(r.verdict.name()).or_insert(0) += 1;
         }

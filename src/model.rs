@@ -237,6 +237,17 @@ pub struct Destination {
 }
 
 impl Destination {
+    /// Counts one attempt with this outcome.
+    pub fn count(&mut self, outcome: Outcome) {
+        self.attempts += 1;
+        match outcome {
+            Outcome::Accepted => self.accepted += 1,
+            Outcome::Refused => self.refused += 1,
+            Outcome::Unreachable => self.unreachable += 1,
+            Outcome::NoAnswer => self.no_answer += 1,
+        }
+    }
+
     /// A row for `server` with nothing counted yet.
     pub fn new(server: Endpoint) -> Destination {
         Destination {

@@ -756,13 +756,7 @@ pub fn build_report(label: &str, records: Vec<AttemptRecord>) -> crate::model::R
                 &mut summary.destinations[n]
             }
         };
-        d.attempts += 1;
-        match r.outcome {
-            Outcome::Accepted => d.accepted += 1,
-            Outcome::Refused => d.refused += 1,
-            Outcome::Unreachable => d.unreachable += 1,
-            Outcome::NoAnswer => d.no_answer += 1,
-        }
+        d.count(r.outcome);
     }
     report.attempts = records;
     report.summary = summary;

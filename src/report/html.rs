@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::markdown::{
-    answer_cell, by_destination, client_saw, destination_headline, detailed, next_steps, packet_rows, plural, scope,
-    time_of, ttl_words, verdict_clause, worth_detail, PacketRow, Rich, Span, ROWS_PER_DESTINATION,
+    answer_cell, client_saw, detailed, next_steps, packet_rows, plural, scope, time_of, ttl_words, verdict_clause,
+    worth_detail, Overview, PacketRow, Rich, Span, ROWS_PER_DESTINATION,
 };
 use super::table::ms;
 use super::Options;
@@ -101,17 +101,12 @@ footer{color:var(--muted);font-size:13px;padding:4px 4px 0}
 /// Writes the HTML report.
 pub fn write_html(report: &Report, opts: Options, out: &mut dyn Write) -> io::Result<()> {
     let mut h = String::with_capacity(64 * 1024);
-    let total = report.attempts.len();
-    let failed = report
-        .attempts
-        .iter()
-        .filter(|r| r.outcome != Outcome::Accepted)
-        .count();
-    let groups = by_destination(report);
-    let headlines: Vec<Rich> = groups
-        .iter()
-        .filter_map(|(d, a)| destination_headline(d, a, report))
-        .collect();
+    let Overview {
+        total,
+        failed,
+        groups,
+        headlines,
+    } = Overview::of(report);
     let (title_html, title_plain) = match headlines.len() {
         0 if total == 0 => (
             "No TCP connection attempts in the capture".to_string(),

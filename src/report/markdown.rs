@@ -1003,19 +1003,46 @@ pub(crate) fn scope(report: &Report) -> Vec<Rich> {
     lines
 }
 
+/// What the top of a report says, shared by the Markdown and HTML writers.
+pub(crate) struct Overview<'a> {
+    /// Attempts listed.
+    pub total: usize,
+    /// Of which not accepted.
+    pub failed: usize,
+    /// Attempts per destination, in report order.
+    pub groups: Vec<(&'a Destination, Vec<&'a AttemptRecord>)>,
+    /// One headline per failing destination.
+    pub headlines: Vec<Rich>,
+}
+
+impl<'a> Overview<'a> {
+    pub(crate) fn of(report: &'a Report) -> Overview<'a> {
+        let groups = by_destination(report);
+        let headlines = groups
+            .iter()
+            .filter_map(|(d, a)| destination_headline(d, a, report))
+            .collect();
+        Overview {
+            total: report.attempts.len(),
+            failed: report
+                .attempts
+                .iter()
+                .filter(|r| r.outcome != Outcome::Accepted)
+                .count(),
+            groups,
+            headlines,
+        }
+    }
+}
+
 /// Writes the Markdown report.
 pub fn write_markdown(report: &Report, opts: Options, out: &mut dyn Write) -> io::Result<()> {
-    let total = report.attempts.len();
-    let failed = report
-        .attempts
-        .iter()
-        .filter(|r| r.outcome != Outcome::Accepted)
-        .count();
-    let groups = by_destination(report);
-    let headlines: Vec<Rich> = groups
-        .iter()
-        .filter_map(|(d, a)| destination_headline(d, a, report))
-        .collect();
+    let Overview {
+        total,
+        failed,
+        groups,
+        headlines,
+    } = Overview::of(report);
 
     // Headline.
     match headlines.len() {

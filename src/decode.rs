@@ -114,6 +114,17 @@ pub enum Checksum {
     Bad,
     /// It could not be checked (segment cut by the snap length).
     Unknown,
+    /// Not checked: a segment with payload and neither SYN nor RST (established data, which
+    /// no attempt's outcome depends on; summing every payload byte would cost more than the
+    /// rest of the analysis).
+    NotChecked,
+}
+
+/// Whether a segment's checksum is worth verifying: SYNs, SYN-ACKs, RSTs, and segments
+/// without payload (the header alone is cheap), not established data.
+#[inline]
+fn worth_checking(flags: TcpFlags, payload_len: usize) -> bool {
+    payload_len == 0 || flags.syn() || flags.rst()
 }
 
 /// Kind of ICMP error.
@@ -316,6 +327,8 @@ fn fast(frame: &Frame<'_>) -> Option<Observation> {
     let truncated = (frame.orig_len as usize) > data.len();
     let checksum = if truncated {
         Checksum::Unknown
+    } else if !worth_checking(flags_of(tcp), tcp.len() - header_len) {
+        Checksum::NotChecked
     } else {
         let sum = pseudo + sum16(&tcp[..16]) + sum16(&tcp[18..]);
         if (!fold16(sum)).to_be() == u16::from_be_bytes([tcp[16], tcp[17]]) {
@@ -549,6 +562,8 @@ fn observe(
         Some(TransportSlice::Tcp(tcp)) => {
             let checksum = if truncated {
                 Checksum::Unknown
+            } else if !worth_checking(flags_of(tcp.header_slice()), tcp.payload().len()) {
+                Checksum::NotChecked
             } else {
                 let computed = match (&p.net, ip.src, ip.dst) {
                     (_, IpAddr::V4(s), IpAddr::V4(d)) => tcp.calc_checksum_ipv4(s.octets(), d.octets()).ok(),

@@ -126,8 +126,8 @@ pub struct Attempt {
     pub isn: SeqNumber,
     /// Payload bytes carried by the SYN.
     pub syn_payload: u32,
-    /// The first SYN, when the capture holds it (None: learned from an ICMP quote).
-    pub syn: Option<Observation>,
+    /// The frame of the first SYN, when the capture holds it (None: learned from an ICMP quote).
+    pub syn_frame: Option<u64>,
     /// SYNs seen (duplicates of one frame count once).
     pub syns: u32,
     /// Times of the SYNs (the first 16; the first few without a heap allocation).
@@ -590,9 +590,9 @@ impl Tracker {
                     return;
                 };
                 if a.isn == t.seq {
-                    if a.syn.is_none() {
+                    if a.syn_frame.is_none() {
                         // Learned from an ICMP quote first; now the SYN itself.
-                        a.syn = Some(*o);
+                        a.syn_frame = Some(o.frame);
                         a.syn_payload = t.payload_len;
                     }
                     if a.syn_times
@@ -620,7 +620,7 @@ impl Tracker {
                 a.anomalies.insert(Anomaly::PortReuse);
                 a.closed = (o.ts, CloseReason::PortReuse);
                 self.bump(Anomaly::PortReuse);
-                self.close(index, sink);
+                self.close(index, true, sink);
             }
             Some(Slot::Tomb(i)) => {
                 if let Some(tomb) = self.store.tombs.get(i).filter(|tomb| tomb.isn == t.seq) {
@@ -635,7 +635,7 @@ impl Tracker {
         if t.payload_len > 0 {
             self.bump(Anomaly::SynWithData);
         }
-        let index = self.create(key, h, absent, t.seq, t.payload_len, Some(*o), o.ts, sink);
+        let index = self.create(key, h, absent, t.seq, t.payload_len, Some(o), o.ts, sink);
         if let Some(a) = self.store.live.get_mut(index) {
             if t.payload_len > 0 {
                 a.anomalies.insert(Anomaly::SynWithData);
@@ -655,7 +655,7 @@ impl Tracker {
         absent: bool,
         isn: SeqNumber,
         syn_payload: u32,
-        syn: Option<Observation>,
+        syn: Option<&Observation>,
         ts: Timestamp,
         sink: &mut impl Sink,
     ) -> u32 {
@@ -669,7 +669,7 @@ impl Tracker {
         self.stats.attempts += 1;
         let deadline = self.now.max(ts).plus_nanos(self.cfg.timeout_ns);
         let mut syn_times = SynTimes::new();
-        if let Some(s) = &syn {
+        if let Some(s) = syn {
             syn_times.push(s.ts);
         }
         // A tombstone of the pair gives way to the new attempt.
@@ -682,7 +682,7 @@ impl Tracker {
             syn_payload,
             syns: u32::from(syn.is_some()),
             syn_times,
-            syn,
+            syn_frame: syn.map(|s| s.frame),
             events: Vec::new(),
             start: ts,
             last_syn: ts,
@@ -819,7 +819,7 @@ impl Tracker {
             if due {
                 if let Some(a) = self.store.live.get_mut(index) {
                     a.closed = (a.deadline, CloseReason::Timeout);
-                    self.close(index, sink);
+                    self.close(index, true, sink);
                 }
             }
         }
@@ -852,7 +852,8 @@ impl Tracker {
                 a.closed = (now.max(a.start), CloseReason::Evicted);
                 self.bump(Anomaly::Evicted);
                 self.stats.evicted += 1;
-                self.close(index, sink);
+                // Overload sheds state: no tombstone (a late packet of it goes unmatched).
+                self.close(index, false, sink);
             }
             return true;
         }
@@ -860,14 +861,19 @@ impl Tracker {
     }
 
     /// Closes the attempt at `index` (its `closed` already set): leaves a tombstone in its place
-    /// and hands it to the sink.
-    fn close(&mut self, index: u32, sink: &mut impl Sink) {
+    /// when `tomb`, and hands it to the sink.
+    fn close(&mut self, index: u32, tomb: bool, sink: &mut impl Sink) {
         let Some(a) = self.store.live.get(index) else {
             return;
         };
         let key = (a.client, a.server);
         let hash = a.hash;
         let id = a.id;
+        if !tomb {
+            self.store.remove(hash, Slot::Live(index));
+            self.hand_over(index, sink);
+            return;
+        }
         let until = a.closed.0.plus_nanos(self.cfg.linger_ns);
         let tomb = Tomb {
             key,
@@ -887,6 +893,11 @@ impl Tracker {
         let t = self.store.tombs.insert(tomb);
         self.store.replace(hash, Slot::Live(index), Slot::Tomb(t));
         self.tomb_queue.push_back((until, t, id));
+        self.hand_over(index, sink);
+    }
+
+    /// Hands the attempt at `index`, out of the index, to the sink.
+    fn hand_over(&mut self, index: u32, sink: &mut impl Sink) {
         // A sink that only counts the attempt looks at it in place: no copy of it is made.
         let counted = self.store.live.get(index).is_some_and(|a| sink.closed_ref(a));
         if counted {
@@ -1110,7 +1121,7 @@ mod tests {
         let c = run(&[(0.0, icmp)]);
         assert_eq!(c.closed.len(), 1);
         let a = &c.closed[0];
-        assert!(a.syn.is_none());
+        assert!(a.syn_frame.is_none());
         assert_eq!(a.isn, SeqNumber(1000));
         assert_eq!(outcome(a), Outcome::Unreachable);
     }
@@ -1162,5 +1173,39 @@ mod tests {
         let stats = t.finish(&mut c);
         assert_eq!(stats.evicted, 3);
         assert_eq!(c.closed.len(), 5);
+    }
+
+    #[test]
+    fn evicted_attempt_leaves_no_tombstone() {
+        // Two attempts with room for one: the first is evicted by the second. A RST to the
+        // first afterwards matches nothing (overload keeps no trace of it); the same RST after
+        // a timeout would have joined it as a late answer.
+        let mut t = Tracker::new(TrackConfig {
+            max_in_flight: 1,
+            ..TrackConfig::default()
+        });
+        let mut c = Collect::default();
+        let first = Tcp::syn(Ipv4Addr::from(C4), 1000, Ipv4Addr::from(S4), 80, 1);
+        let second = Tcp::syn(Ipv4Addr::from(C4), 1001, Ipv4Addr::from(S4), 80, 1);
+        let rst = Tcp::rst_to(&first);
+        for (i, f) in [first.frame(), second.frame(), rst.frame()].iter().enumerate() {
+            let fr = Frame {
+                ts: Timestamp(i as i64 * 1000),
+                link: LinkType::ETHERNET,
+                data: f,
+                orig_len: f.len() as u32,
+                number: i as u64 + 1,
+            };
+            t.observe(&decode(&fr).unwrap(), &mut c);
+        }
+        let stats = t.finish(&mut c);
+        assert_eq!(stats.evicted, 1);
+        assert_eq!(stats.unmatched_rst, 1);
+        assert!(c.late.is_empty());
+        assert_eq!(c.closed[0].closed.1, CloseReason::Evicted);
+        assert!(c.closed[0].events.is_empty());
+
+        let late = run(&[(0.0, first.frame()), (10.0, rst.frame())]);
+        assert_eq!(late.late.len(), 1);
     }
 }

@@ -19,8 +19,6 @@ use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 
-use hashbrown::HashTable;
-
 use smallvec::SmallVec;
 
 use serde::Serialize;
@@ -29,6 +27,9 @@ use crate::anomaly::{Anomaly, AnomalyCounts, AnomalySet};
 use crate::capture::Timestamp;
 use crate::decode::{Checksum, IcmpKind, Observation, L4};
 use crate::flow::{Endpoint, SeqNumber};
+
+mod index;
+use index::Index;
 
 /// Tracker settings.
 #[derive(Clone, Copy, Debug)]
@@ -337,7 +338,7 @@ impl<T> Slab<T> {
     }
 }
 
-/// Attempts in flight and tombstones, found by (client, server) through a hash table of small
+/// Attempts in flight and tombstones, found by (client, server) through an [`Index`] of small
 /// entries (32 bits of the key's hash and a [`Slot`] code): the keys themselves stay in the
 /// attempts and tombstones, so the table stays small under floods.
 #[derive(Debug)]
@@ -345,22 +346,16 @@ struct Store {
     /// Keyed per process: the keys come from the wire, so an unkeyed hash would let a sender
     /// force collisions.
     hasher: foldhash::fast::RandomState,
-    index: HashTable<(u32, u32)>,
+    index: Index,
     live: Slab<Attempt>,
     tombs: Slab<Tomb>,
-}
-
-/// The table's 64-bit hash from the 32 bits kept per entry (top bits filter, low bits place).
-#[inline]
-fn spread(h: u32) -> u64 {
-    (u64::from(h) << 32) | u64::from(h)
 }
 
 impl Store {
     fn new() -> Store {
         Store {
             hasher: foldhash::fast::RandomState::default(),
-            index: HashTable::new(),
+            index: Index::new(),
             live: Slab::new(),
             tombs: Slab::new(),
         }
@@ -388,36 +383,29 @@ impl Store {
         }
     }
 
+    #[inline]
     fn find(&self, key: &Key, h: u32) -> Option<Slot> {
         let (live, tombs) = (&self.live, &self.tombs);
         self.index
-            .find(spread(h), |&(eh, code)| {
-                eh == h && Store::key_at(live, tombs, Slot::of(code)).as_ref() == Some(key)
+            .find(h, |code| {
+                Store::key_at(live, tombs, Slot::of(code)).as_ref() == Some(key)
             })
-            .map(|&(_, code)| Slot::of(code))
+            .map(Slot::of)
     }
 
     /// Points the key of hash `h`, known to be absent, at `slot`.
     fn insert(&mut self, h: u32, slot: Slot) {
-        self.index
-            .insert_unique(spread(h), (h, slot.code()), |&(eh, _)| spread(eh));
+        self.index.insert(h, slot.code());
     }
 
     /// Points the key of hash `h`, now at `old`, at `new` instead.
     fn replace(&mut self, h: u32, old: Slot, new: Slot) {
-        let code = old.code();
-        match self.index.find_mut(spread(h), |&(eh, c)| eh == h && c == code) {
-            Some(entry) => entry.1 = new.code(),
-            None => self.insert(h, new),
-        }
+        self.index.replace(h, old.code(), new.code());
     }
 
     /// Forgets the key of hash `h`, which points at `slot`.
     fn remove(&mut self, h: u32, slot: Slot) {
-        let code = slot.code();
-        if let Ok(entry) = self.index.find_entry(spread(h), |&(eh, c)| eh == h && c == code) {
-            entry.remove();
-        }
+        self.index.remove(h, slot.code());
     }
 }
 

@@ -66,7 +66,12 @@ pub fn analyze_listing(
     engine.set_max_listed(max_listed);
     for source in &cfg.sources {
         engine.begin_source(source.display());
-        let info = capture::read_capture(source, |frame| engine.frame(frame))?;
+        // Decoding runs on the reading thread; tracking here.
+        let info = capture::read_capture_mapped(
+            source,
+            |frame| (frame.ts, decode::decode(frame)),
+            |(ts, decoded)| engine.decoded(ts, decoded),
+        )?;
         engine.end_source(info);
     }
     Ok(engine.finish())

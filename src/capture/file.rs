@@ -5,7 +5,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
 use pcap_parser::nom;
 use pcap_parser::pcap::{LegacyPcapBlock, PcapHeader};
@@ -74,20 +75,36 @@ impl<R: Read> Read for FillRead<R> {
     }
 }
 
-/// Opens `source`, transparently gunzipping, and returns a reader plus whether it was gzip.
-fn open(source: &Source) -> Result<(Box<dyn Read + Send>, bool), CaptureError> {
+/// An opened input.
+struct Opened {
+    /// The bytes, gunzipped.
+    reader: Box<dyn Read + Send>,
+    /// It was gzip.
+    gzip: bool,
+    /// For an uncompressed regular file, a second handle on it (read by position, see
+    /// [`Chunks`]).
+    positional: Option<File>,
+}
+
+/// Opens `source`, transparently gunzipping.
+fn open(source: &Source) -> Result<Opened, CaptureError> {
     let path = source.path().to_path_buf();
     let io_err = |e: io::Error| CaptureError::Open {
         path: path.clone(),
         source: e,
     };
+    let mut positional = None;
     let inner: Box<dyn Read + Send> = match source {
         Source::Path(p) => {
             let meta = std::fs::metadata(p).map_err(io_err)?;
             if meta.is_dir() {
                 return Err(io_err(io::Error::new(io::ErrorKind::InvalidInput, "is a directory")));
             }
-            Box::new(File::open(p).map_err(io_err)?)
+            let file = File::open(p).map_err(io_err)?;
+            if meta.is_file() {
+                positional = file.try_clone().ok();
+            }
+            Box::new(file)
         }
         Source::Stdin => Box::new(io::stdin()),
     };
@@ -95,9 +112,17 @@ fn open(source: &Source) -> Result<(Box<dyn Read + Send>, bool), CaptureError> {
     let head = buffered.fill_buf().map_err(io_err)?;
     if head.starts_with(&[0x1f, 0x8b]) {
         let gz = flate2::read::MultiGzDecoder::new(buffered);
-        Ok((Box::new(FillRead(gz)), true))
+        Ok(Opened {
+            reader: Box::new(FillRead(gz)),
+            gzip: true,
+            positional: None,
+        })
     } else {
-        Ok((Box::new(FillRead(buffered)), false))
+        Ok(Opened {
+            reader: Box::new(FillRead(buffered)),
+            gzip: false,
+            positional,
+        })
     }
 }
 
@@ -138,8 +163,12 @@ fn timestamp(units: u64, resolution: u64, offset_secs: i64) -> Timestamp {
 pub fn read_capture(source: &Source, mut on_frame: impl FnMut(&Frame<'_>)) -> Result<CaptureInfo, CaptureError> {
     let path = source.path().to_path_buf();
     let name = source.display();
-    let (input, gzip) = open(source)?;
-    let mut chunks = Chunks::start(input).map_err(|_| CaptureError::Open {
+    let Opened {
+        reader: input,
+        gzip,
+        positional,
+    } = open(source)?;
+    let mut chunks = Chunks::start(input, positional).map_err(|_| CaptureError::Open {
         path: path.clone(),
         source: io::Error::other("read error (or corrupt gzip data)"),
     })?;
@@ -258,6 +287,68 @@ pub fn read_capture(source: &Source, mut on_frame: impl FnMut(&Frame<'_>)) -> Re
     Ok(parser.finish())
 }
 
+/// Items per batch handed from the mapping thread to the caller of [`read_capture_mapped`].
+const BATCH: usize = 512;
+/// Batches in flight between the two threads.
+const BATCHES: usize = 4;
+
+/// [`read_capture`] with the work split in two: a thread reads the input, parses its records
+/// and calls `map` on every frame (in file order), while this thread calls `on_item` on what
+/// `map` returned, in the same order, in batches.
+///
+/// What `map` does with the bytes (decoding) then runs on the core whose cache the bytes were
+/// just read into, and only its small results cross to the other core.
+pub fn read_capture_mapped<T: Send>(
+    source: &Source,
+    map: impl Fn(&Frame<'_>) -> T + Sync,
+    mut on_item: impl FnMut(T),
+) -> Result<CaptureInfo, CaptureError> {
+    let map = &map;
+    let (full_tx, full_rx) = sync_channel::<Vec<T>>(BATCHES);
+    let (empty_tx, empty_rx) = channel::<Vec<T>>();
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("synrst-decode".into())
+            .spawn_scoped(scope, move || {
+                let mut batch: Vec<T> = Vec::with_capacity(BATCH);
+                let mut hung_up = false;
+                let info = read_capture(source, |frame| {
+                    if hung_up {
+                        return;
+                    }
+                    batch.push(map(frame));
+                    if batch.len() == BATCH {
+                        let next = empty_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                        hung_up = full_tx.send(std::mem::replace(&mut batch, next)).is_err();
+                    }
+                });
+                if !batch.is_empty() && !hung_up {
+                    let _ = full_tx.send(batch);
+                }
+                info
+            });
+        let worker = match worker {
+            Ok(w) => w,
+            // No thread to be had: do it all here.
+            Err(_) => return Err(None),
+        };
+        for mut batch in full_rx.iter() {
+            for item in batch.drain(..) {
+                on_item(item);
+            }
+            let _ = empty_tx.send(batch);
+        }
+        match worker.join() {
+            Ok(result) => result.map_err(Some),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+    .or_else(|e: Option<CaptureError>| match e {
+        Some(e) => Err(e),
+        None => read_capture(source, |frame| on_item(map(frame))),
+    })
+}
+
 /// Size of the first read, which must hold a pcapng section header block (as with
 /// pcap-parser's 1 MiB reader buffer).
 const FIRST: usize = 1 << 20;
@@ -282,7 +373,12 @@ enum Msg {
 }
 
 /// The input as a sequence of buffers: the first read on this thread (it decides the format,
-/// and a small input needs nothing more), the rest from a reading thread.
+/// and a small input needs nothing more), the rest from reading threads.
+///
+/// A stream (stdin, gzip) is read by one thread, in order. A regular file is read by
+/// [`READERS`] threads at once, each `pread`ing every [`READERS`]th chunk at its place in the
+/// file: copying the bytes out of the page cache is most of the cost of reading a big capture,
+/// and this spreads it over the cores. Buffers come back to this thread in file order.
 struct Chunks {
     /// The buffer being parsed.
     cur: Vec<u8>,
@@ -290,29 +386,41 @@ struct Chunks {
     first_len: usize,
     /// Input still read on this thread (it fitted in the first buffer, or is being drained).
     inline: Option<Box<dyn Read + Send>>,
-    /// Filled buffers from the reading thread.
-    filled: Option<Receiver<Msg>>,
-    /// Empty buffers back to the reading thread.
-    empty: Option<Sender<Vec<u8>>>,
+    /// The same file, for reading by position (plain regular files only).
+    positional: Option<File>,
+    /// Filled buffers from the reading threads, taken in turn.
+    filled: Vec<Receiver<Msg>>,
+    /// Whose turn it is in `filled`.
+    turn: usize,
+    /// The input ended (no more buffers will be taken).
+    ended: bool,
+    /// Empty buffers, for the reading threads to reuse.
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
     /// A spare buffer for inline reads.
     spare: Option<Vec<u8>>,
 }
 
+/// Threads reading a regular file by position.
+const READERS: usize = 2;
+
 impl Chunks {
-    fn start(mut input: Box<dyn Read + Send>) -> io::Result<Chunks> {
+    fn start(mut input: Box<dyn Read + Send>, positional: Option<File>) -> io::Result<Chunks> {
         let mut cur = vec![0u8; HEAD + FIRST];
         let n = input.read(&mut cur[HEAD..])?;
         Ok(Chunks {
             cur,
             first_len: n,
             inline: Some(input),
-            filled: None,
-            empty: None,
+            positional,
+            filled: Vec::new(),
+            turn: 0,
+            ended: false,
+            pool: Arc::new(Mutex::new(Vec::new())),
             spare: None,
         })
     }
 
-    /// After the format is known: the rest of the input comes from a reading thread, unless
+    /// After the format is known: the rest of the input comes from reading threads, unless
     /// the first read already reached its end.
     fn go(&mut self) -> io::Result<()> {
         let Some(mut input) = self.inline.take() else {
@@ -326,21 +434,49 @@ impl Chunks {
             self.inline = Some(input);
             return Ok(());
         }
-        let (filled_tx, filled_rx) = sync_channel(POOL);
-        let (empty_tx, empty_rx) = channel();
-        // Detached: if parsing stops early (damage), the thread ends at its next hand-over;
-        // it must not hold up the result while it waits on a slow input such as a pipe.
-        std::thread::Builder::new()
-            .name("synrst-read".into())
-            .spawn(move || pump(input, filled_tx, empty_rx))?;
-        self.filled = Some(filled_rx);
-        self.empty = Some(empty_tx);
+        // Detached: if parsing stops early (damage), a thread ends at its next hand-over; it
+        // must not hold up the result while it waits on a slow input such as a pipe.
+        match self.positional.take() {
+            Some(file) => {
+                let file = Arc::new(file);
+                for reader in 0..READERS {
+                    let (tx, rx) = sync_channel(POOL);
+                    let (file, pool) = (Arc::clone(&file), Arc::clone(&self.pool));
+                    let start = n as u64;
+                    std::thread::Builder::new()
+                        .name("synrst-read".into())
+                        .spawn(move || pump_at(&file, start, reader, tx, &pool))?;
+                    self.filled.push(rx);
+                }
+            }
+            None => {
+                let (tx, rx) = sync_channel(POOL);
+                let pool = Arc::clone(&self.pool);
+                std::thread::Builder::new()
+                    .name("synrst-read".into())
+                    .spawn(move || pump(input, tx, &pool))?;
+                self.filled.push(rx);
+            }
+        }
         Ok(())
     }
 
     fn next(&mut self) -> Msg {
-        if let Some(rx) = &self.filled {
-            return rx.recv().unwrap_or(Msg::Eof);
+        if self.ended {
+            return Msg::Eof;
+        }
+        if !self.filled.is_empty() {
+            let msg = self.filled[self.turn].recv().unwrap_or(Msg::Eof);
+            self.turn = (self.turn + 1) % self.filled.len();
+            match &msg {
+                // A short chunk is the end of the file (as it was when that chunk was read).
+                Msg::Data(_, n) if *n == CHUNK => {}
+                _ => {
+                    self.ended = true;
+                    self.filled.clear();
+                }
+            }
+            return msg;
         }
         let Some(input) = self.inline.as_mut() else {
             return Msg::Eof;
@@ -360,32 +496,27 @@ impl Chunks {
     }
 
     fn recycle(&mut self, buf: Vec<u8>) {
-        match &self.empty {
-            Some(tx) => {
-                let _ = tx.send(buf);
-            }
-            None => self.spare = Some(buf),
+        if self.filled.is_empty() {
+            self.spare = Some(buf);
+        } else if let Ok(mut pool) = self.pool.lock() {
+            pool.push(buf);
         }
     }
 }
 
-/// The reading thread: fills buffers in order until the input ends, fails, or the parser
-/// hangs up.
-fn pump(mut input: Box<dyn Read + Send>, filled: SyncSender<Msg>, empty: Receiver<Vec<u8>>) {
-    let mut made = 1; // the parser's first buffer
+/// An empty buffer from `pool`, or a new one.
+fn take_buffer(pool: &Mutex<Vec<Vec<u8>>>) -> Vec<u8> {
+    pool.lock()
+        .ok()
+        .and_then(|mut p| p.pop())
+        .unwrap_or_else(|| vec![0u8; HEAD + CHUNK])
+}
+
+/// A stream's reading thread: fills buffers in order until the input ends, fails, or the
+/// parser hangs up.
+fn pump(mut input: Box<dyn Read + Send>, filled: SyncSender<Msg>, pool: &Mutex<Vec<Vec<u8>>>) {
     loop {
-        let mut buf = match empty.try_recv() {
-            Ok(b) => b,
-            Err(TryRecvError::Empty) if made < POOL => {
-                made += 1;
-                vec![0u8; HEAD + CHUNK]
-            }
-            Err(TryRecvError::Empty) => match empty.recv() {
-                Ok(b) => b,
-                Err(_) => return,
-            },
-            Err(TryRecvError::Disconnected) => return,
-        };
+        let mut buf = take_buffer(pool);
         let msg = match input.read(&mut buf[HEAD..HEAD + CHUNK]) {
             Ok(0) => Msg::Eof,
             Ok(n) => Msg::Data(buf, n),
@@ -395,6 +526,36 @@ fn pump(mut input: Box<dyn Read + Send>, filled: SyncSender<Msg>, empty: Receive
         if filled.send(msg).is_err() || last {
             return;
         }
+    }
+}
+
+/// One of [`READERS`] threads reading a regular file by position: chunks `reader`,
+/// `reader + READERS`, … after byte `start`, each filled completely unless the file ends in it.
+fn pump_at(file: &File, start: u64, reader: usize, filled: SyncSender<Msg>, pool: &Mutex<Vec<Vec<u8>>>) {
+    use std::os::unix::fs::FileExt;
+    let mut chunk = reader as u64;
+    loop {
+        let mut buf = take_buffer(pool);
+        let mut at = 0;
+        let offset = start + chunk * CHUNK as u64;
+        let msg = loop {
+            match file.read_at(&mut buf[HEAD + at..HEAD + CHUNK], offset + at as u64) {
+                Ok(0) => break if at == 0 { Msg::Eof } else { Msg::Data(buf, at) },
+                Ok(k) => {
+                    at += k;
+                    if at == CHUNK {
+                        break Msg::Data(buf, at);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break Msg::Error,
+            }
+        };
+        let last = !matches!(msg, Msg::Data(_, n) if n == CHUNK);
+        if filled.send(msg).is_err() || last {
+            return;
+        }
+        chunk += READERS as u64;
     }
 }
 

@@ -24,6 +24,7 @@ pub mod flow;
 pub mod model;
 pub mod probe;
 pub mod report;
+pub mod sketch;
 #[doc(hidden)]
 pub mod testutil;
 pub mod track;

@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use attribute::{Baselines, Verdict, VerdictKind};
 use capture::{CaptureError, Source, Timestamp};
 use decode::L4;
-use model::{AnswerRecord, AttemptRecord, CaptureSummary, Destination, Report, Summary};
+use model::{AnswerRecord, AttemptRecord, CaptureSummary, Destination, Flood, Report, Summary};
 use track::{outcome, Attempt, Event, Outcome, Role, Sink, TrackConfig, Tracker};
 
 /// What to analyse and how.
@@ -370,6 +370,8 @@ struct FoldCounts {
     verdicts: BTreeMap<&'static str, u64>,
     /// Attempts nothing answered (filtered-or-down), counted apart from `verdicts`.
     silent: u64,
+    /// Distinct client addresses (estimated), for flood detection.
+    sources: sketch::Sources,
 }
 
 /// Keeps closed attempts (by id) so that late packets can still join them, up to a cap.
@@ -427,6 +429,7 @@ impl Collector {
         let Some((_, c)) = f.last.as_mut() else {
             return;
         };
+        c.sources.add(a.client.ip);
         if a.events.is_empty() {
             // Nothing answered and the client did not go on (a SYN flood's attempts): the
             // outcome is no-answer and `attribute` can only conclude filtered-or-down (with no
@@ -590,6 +593,30 @@ fn record(id: u64, file: &str, a: &Attempt, v: Verdict) -> AttemptRecord {
     }
 }
 
+/// A destination is named a SYN flood with at least this many attempts: fewer is a retry
+/// storm or a busy client, and a real flood (the reason `--max-listed` exists) has far more.
+pub const FLOOD_MIN_ATTEMPTS: u64 = 1000;
+/// A flood also comes from at least this many distinct client addresses (estimated): many
+/// attempts from a few clients are a misbehaving client or a load test, not a flood of (spoofed) sources.
+pub const FLOOD_MIN_SOURCES: u64 = 100;
+/// And at least this share (percent) of its attempts got no answer: the flood's SYNs are dropped or
+/// the server is overwhelmed. A server answering a flood with SYN-ACKs (SYN cookies) cannot
+/// be told from a busy server by the SYNs and their answers alone, so it is not named here.
+pub const FLOOD_MIN_NO_ANSWER_PERCENT: u64 = 90;
+
+/// Whether a destination's counts make it a SYN flood (before counting its sources).
+fn flood_candidate(d: &Destination) -> bool {
+    d.attempts >= FLOOD_MIN_ATTEMPTS && d.no_answer * 100 >= d.attempts * FLOOD_MIN_NO_ANSWER_PERCENT
+}
+
+/// The capture-wide hint naming a flood.
+fn flood_hint(f: &Flood) -> String {
+    format!(
+        "{} got a SYN flood: {} attempts from about {} source addresses, {} of them unanswered; its no-answer attempts are the flood, not clients being refused one by one",
+        f.server, f.attempts, f.estimated_sources, f.no_answer
+    )
+}
+
 fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> Summary {
     let mut s = Summary {
         attempts: records.len() as u64 + folded.attempts,
@@ -616,6 +643,8 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
     // Attempts beyond the listing cap, in a stable order.
     let mut folded_dests: Vec<(flow::Endpoint, FoldCounts)> = folded.by_dest.into_iter().collect();
     folded_dests.sort_by_key(|(e, _)| *e);
+    // Distinct sources of the unlisted attempts, per destination row.
+    let mut folded_sources: std::collections::HashMap<usize, sketch::Sources> = std::collections::HashMap::new();
     for (server, c) in folded_dests {
         let i = *index.entry(server).or_insert_with(|| {
             dests.push(Destination::new(server));
@@ -649,6 +678,38 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
         }
         if accepted > 0 {
             *s.by_verdict.entry(VerdictKind::Accepted.name()).or_insert(0) += accepted;
+        }
+        folded_sources.insert(i, c.sources);
+    }
+    // Floods: sources are counted only for destinations the counts already point to, so
+    // the listed attempts need no sketch per destination.
+    let mut sources: std::collections::HashMap<usize, sketch::Sources> = dests
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| flood_candidate(d))
+        .map(|(i, _)| (i, folded_sources.remove(&i).unwrap_or_default()))
+        .collect();
+    if !sources.is_empty() {
+        for r in records {
+            if let Some(src) = index.get(&r.server).and_then(|i| sources.get_mut(i)) {
+                src.add(r.client.ip);
+            }
+        }
+    }
+    let mut candidates: Vec<(usize, sketch::Sources)> = sources.into_iter().collect();
+    candidates.sort_by_key(|(i, _)| *i);
+    for (i, src) in candidates {
+        let d = &dests[i];
+        let estimated_sources = src.estimate();
+        if estimated_sources >= FLOOD_MIN_SOURCES {
+            let f = Flood {
+                server: d.server,
+                attempts: d.attempts,
+                estimated_sources,
+                no_answer: d.no_answer,
+            };
+            s.hints.push(flood_hint(&f));
+            s.floods.push(f);
         }
     }
     s.other_destinations = folded.other_destinations;

@@ -597,11 +597,13 @@ fn record(id: u64, file: &str, a: &Attempt, v: Verdict) -> AttemptRecord {
 /// storm or a busy client, and a real flood (the reason `--max-listed` exists) has far more.
 pub const FLOOD_MIN_ATTEMPTS: u64 = 1000;
 /// A flood also comes from at least this many distinct client addresses (estimated): many
-/// attempts from a few clients are a misbehaving client or a load test, not a flood of (spoofed) sources.
+/// attempts from a few clients are a misbehaving client or a load test, not a flood of
+/// (spoofed) sources.
 pub const FLOOD_MIN_SOURCES: u64 = 100;
-/// And at least this share (percent) of its attempts got no answer: the flood's SYNs are dropped or
-/// the server is overwhelmed. A server answering a flood with SYN-ACKs (SYN cookies) cannot
-/// be told from a busy server by the SYNs and their answers alone, so it is not named here.
+/// And at least this share (percent) of its attempts got no answer: the flood's SYNs are
+/// dropped or the server is overwhelmed. A server answering a flood with SYN-ACKs (SYN
+/// cookies) cannot be told from a busy server by the SYNs and their answers alone, and one
+/// answering with RSTs is a closed port hit by many clients: neither is named here.
 pub const FLOOD_MIN_NO_ANSWER_PERCENT: u64 = 90;
 
 /// Whether a destination's counts make it a SYN flood (before counting its sources).

@@ -30,6 +30,8 @@ pub mod testutil;
 pub mod track;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use attribute::{Baselines, Verdict, VerdictKind};
 use capture::{CaptureError, Source, Timestamp};
@@ -44,6 +46,9 @@ pub struct AnalyzeConfig {
     pub sources: Vec<Source>,
     /// Tracker settings.
     pub track: TrackConfig,
+    /// When given, the bytes read from the inputs are added to it as reading goes (once per
+    /// buffer of a few hundred KiB; gzip counts compressed bytes): a progress display polls it.
+    pub progress: Option<Arc<AtomicU64>>,
 }
 
 /// Analyses the captures. `on_closed`, when given, sees each attempt as soon as the tracker
@@ -67,7 +72,7 @@ pub fn analyze_listing(
     engine.set_max_listed(max_listed);
     for source in &cfg.sources {
         engine.begin_source(source.display());
-        let info = capture::read_capture(source, |frame| engine.frame(frame))?;
+        let info = capture::read_capture_counting(source, cfg.progress.clone(), |frame| engine.frame(frame))?;
         engine.end_source(info);
     }
     Ok(engine.finish())
@@ -723,4 +728,59 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
     }
     s.destinations = dests;
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::testutil::{pcap, Tcp, C4, S4};
+
+    /// A pcap of `n` SYNs, written to a fresh temporary file (gzip-compressed when `gzip`).
+    fn capture_file(name: &str, n: u16, gzip: bool) -> std::path::PathBuf {
+        let frames: Vec<(f64, Vec<u8>)> = (0..n)
+            .map(|i| {
+                let s = Tcp::syn(
+                    IpAddr::V4(Ipv4Addr::from(C4)),
+                    30_000 + i,
+                    IpAddr::V4(Ipv4Addr::from(S4)),
+                    80,
+                    1,
+                );
+                (f64::from(i) * 0.01, s.frame())
+            })
+            .collect();
+        let mut bytes = pcap(1, &frames);
+        if gzip {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(&bytes).unwrap();
+            bytes = gz.finish().unwrap();
+        }
+        let path = std::env::temp_dir().join(format!("synrst-lib-{}-{name}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn progress_counts_every_input_byte_once_compressed_bytes_for_gzip() {
+        // Larger than the first read (1 MiB), so the reading thread counts too.
+        let plain = capture_file("progress-plain.pcap", 30_000, false);
+        let gz = capture_file("progress.pcap.gz", 300, true);
+        let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
+        assert!(size(&plain) > 2 << 20, "{}", size(&plain));
+        let counter = Arc::new(AtomicU64::new(0));
+        let cfg = AnalyzeConfig {
+            sources: vec![Source::Path(plain.clone()), Source::Path(gz.clone())],
+            track: TrackConfig::default(),
+            progress: Some(Arc::clone(&counter)),
+        };
+        let report = analyze(&cfg, None).unwrap();
+        assert_eq!(report.summary.attempts, 30_300);
+        assert_eq!(counter.load(Ordering::Relaxed), size(&plain) + size(&gz));
+        let _ = std::fs::remove_file(plain);
+        let _ = std::fs::remove_file(gz);
+    }
 }

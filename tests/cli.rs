@@ -734,3 +734,105 @@ fn many_sources_refused_by_rst_are_not_a_flood() {
     );
     assert_no_flood(t.path(), "refused storm");
 }
+
+// ---------------------------------------------------------------------------------------
+// Standard error: warnings unless --quiet; a progress bar only on a terminal.
+
+#[test]
+fn quiet_suppresses_warning_lines_but_the_report_keeps_them() {
+    // A capture cut inside its last record: one warning.
+    let good = pcap_of(&merge(&[accepted(), refused()]));
+    let with_extra = pcap_of(&merge(&[
+        accepted(),
+        refused(),
+        accepted_at(9.0, 40_009, 443)[..1].to_vec(),
+    ]));
+    let cut = good.len() + 16 + (with_extra.len() - good.len() - 16) / 2;
+    let t = TempPath::with_bytes("quiet_suppresses_warning_lines", ".pcap", &with_extra[..cut]);
+
+    let loud = analyze(t.path(), &["--json"]);
+    assert!(text(&loud.stderr).contains("synrst: warning:"), "{}", describe(&loud));
+    for flag in ["-q", "--quiet"] {
+        let o = analyze(t.path(), &["--json", flag]);
+        assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+        assert!(o.stderr.is_empty(), "{flag}: {}", describe(&o));
+        let report = json(&o);
+        assert_eq!(
+            report["capture"]["warnings"],
+            json(&loud)["capture"]["warnings"],
+            "{flag}"
+        );
+        assert_eq!(
+            report["capture"]["warnings"].as_array().map(Vec::len),
+            Some(1),
+            "{flag}"
+        );
+    }
+    // Errors are not warnings: still reported.
+    let missing = analyze(Path::new("/nonexistent/capture.pcap"), &["--quiet"]);
+    assert_usage_error(&missing);
+}
+
+/// A pcap above the progress bar's size threshold (64 MiB) that reads fast: 270 records of
+/// 256 KiB that are not IP (skipped), then one SYN.
+fn large_capture(test: &str) -> TempPath {
+    use synrst::testutil::Tcp;
+    let mut big = vec![0u8; 262_144];
+    big[12..14].copy_from_slice(&[0x08, 0x06]); // ARP: skipped as not_ip
+    let mut frames: Vec<(f64, Vec<u8>)> = (0..270).map(|i| (f64::from(i) * 0.001, big.clone())).collect();
+    let syn = Tcp::syn(
+        std::net::Ipv4Addr::new(198, 18, 0, 2),
+        40_000,
+        std::net::Ipv4Addr::new(198, 19, 0, 10),
+        443,
+        1,
+    );
+    frames.push((1.0, syn.frame()));
+    let t = TempPath::with_bytes(test, ".pcap", &pcap_of(&frames));
+    assert!(std::fs::metadata(t.path()).unwrap().len() > 64 << 20);
+    t
+}
+
+#[test]
+fn no_progress_bar_when_stderr_is_not_a_terminal() {
+    let t = large_capture("no_progress_bar_when_stderr_is_not_a_terminal");
+    let o = analyze(t.path(), &["--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert_eq!(json(&o)["capture"]["frames"], 271);
+    // Not a byte: no bar, no carriage return or escape sequence.
+    assert!(o.stderr.is_empty(), "{}", describe(&o));
+}
+
+#[test]
+fn progress_bar_on_a_terminal_unless_quiet() {
+    // `script` (util-linux) gives the child a terminal; without it this cannot be checked.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("note: no `script` command: the progress bar on a terminal is not checked");
+        return;
+    }
+    let t = large_capture("progress_bar_on_a_terminal_unless_quiet");
+    let out = TempPath::new("progress_bar_on_a_terminal_unless_quiet", ".json");
+    let run = |extra: &str| {
+        let cmd = format!(
+            "{} analyze {} --json -o {} {extra}",
+            env!("CARGO_BIN_EXE_synrst"),
+            t.path().display(),
+            out.path().display()
+        );
+        let o = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run script");
+        assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+        let report: Value = serde_json::from_slice(&std::fs::read(out.path()).unwrap()).unwrap();
+        assert_eq!(report["capture"]["frames"], 271);
+        text(&o.stdout)
+    };
+    let shown = run("");
+    assert!(shown.contains("synrst: reading"), "{shown:?}");
+    // Cleared before the report: the line ends erased.
+    assert!(shown.trim_end().ends_with("\x1b[2K"), "{shown:?}");
+    let quiet = run("--quiet");
+    assert!(!quiet.contains("synrst: reading"), "{quiet:?}");
+}

@@ -39,6 +39,7 @@ fn analyze(source: Source) -> Report {
     let cfg = AnalyzeConfig {
         sources: vec![source],
         track: TrackConfig::default(),
+        progress: None,
     };
     let mut r = synrst::analyze(&cfg, None).expect("analyze");
     r.tool.version = "VERSION";

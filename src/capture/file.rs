@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TryRecvError};
 
@@ -74,8 +76,20 @@ impl<R: Read> Read for FillRead<R> {
     }
 }
 
+/// Adds the bytes of each `read` to a shared counter (progress: once per buffer, not per record).
+struct Counting<R>(R, Arc<AtomicU64>);
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        self.1.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// Opens `source`, transparently gunzipping, and returns a reader plus whether it was gzip.
-fn open(source: &Source) -> Result<(Box<dyn Read + Send>, bool), CaptureError> {
+/// `progress` counts the bytes read from the input itself (before decompression).
+fn open(source: &Source, progress: Option<Arc<AtomicU64>>) -> Result<(Box<dyn Read + Send>, bool), CaptureError> {
     let path = source.path().to_path_buf();
     let io_err = |e: io::Error| CaptureError::Open {
         path: path.clone(),
@@ -90,6 +104,10 @@ fn open(source: &Source) -> Result<(Box<dyn Read + Send>, bool), CaptureError> {
             Box::new(File::open(p).map_err(io_err)?)
         }
         Source::Stdin => Box::new(io::stdin()),
+    };
+    let inner = match progress {
+        Some(counter) => Box::new(Counting(inner, counter)),
+        None => inner,
     };
     let mut buffered = BufReader::with_capacity(64 * 1024, inner);
     let head = buffered.fill_buf().map_err(io_err)?;
@@ -135,10 +153,20 @@ fn timestamp(units: u64, resolution: u64, offset_secs: i64) -> Timestamp {
 /// buffers and hands them over in order, while this thread parses the records in place (only
 /// the unparsed tail of a buffer, less than one record, is copied in front of the next one) and
 /// calls `on_frame`. An input that fits in one buffer is read without a thread.
-pub fn read_capture(source: &Source, mut on_frame: impl FnMut(&Frame<'_>)) -> Result<CaptureInfo, CaptureError> {
+pub fn read_capture(source: &Source, on_frame: impl FnMut(&Frame<'_>)) -> Result<CaptureInfo, CaptureError> {
+    read_capture_counting(source, None, on_frame)
+}
+
+/// [`read_capture`], adding the input's bytes to `progress` as they are read (for a progress
+/// display; gzip input counts its compressed bytes, so a file's size is the total).
+pub fn read_capture_counting(
+    source: &Source,
+    progress: Option<Arc<AtomicU64>>,
+    mut on_frame: impl FnMut(&Frame<'_>),
+) -> Result<CaptureInfo, CaptureError> {
     let path = source.path().to_path_buf();
     let name = source.display();
-    let (input, gzip) = open(source)?;
+    let (input, gzip) = open(source, progress)?;
     let mut chunks = Chunks::start(input).map_err(|_| CaptureError::Open {
         path: path.clone(),
         source: io::Error::other("read error (or corrupt gzip data)"),

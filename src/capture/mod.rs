@@ -14,7 +14,7 @@ mod file;
 #[cfg(feature = "live")]
 pub mod live;
 
-pub use file::{read_capture, Source};
+pub use file::{read_capture, read_capture_counting, Source};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

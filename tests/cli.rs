@@ -597,7 +597,7 @@ fn closed_stdout_pipe_exits_quietly() {
 fn syn_storm(n: u32, pool: u32, refuse: bool) -> (Vec<(f64, Vec<u8>)>, usize) {
     use std::net::{IpAddr, Ipv4Addr};
     use synrst::testutil::{Tcp, S4};
-    let mut x: u64 = 0x5EED_0F_F100D;
+    let mut x: u64 = 0x05EE_D0FF_100D;
     let mut next = || {
         x ^= x << 13;
         x ^= x >> 7;

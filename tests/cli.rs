@@ -671,6 +671,17 @@ fn syn_flood_is_named_in_every_format_whether_its_attempts_are_listed_or_counted
         "listing or counting an attempt counts its source alike"
     );
 
+    // --anonymize hides the flooded address in the flood and its hint too.
+    let o = analyze(t.path(), &["--json", "--max-listed", "100", "--anonymize"]);
+    let s = &json(&o)["summary"];
+    assert_eq!(s["floods"].as_array().map(Vec::len), Some(1), "{s}");
+    assert_ne!(s["floods"][0]["server"]["ip"], "198.19.0.10", "{s}");
+    assert_eq!(
+        s["floods"][0]["server"]["ip"], s["destinations"][0]["server"]["ip"],
+        "{s}"
+    );
+    assert!(!s.to_string().contains("198.19.0.10"), "{s}");
+
     let table = text(&analyze(t.path(), &["--max-listed", "100"]).stdout);
     assert!(
         table.contains(&format!(

@@ -73,6 +73,9 @@ pub fn anonymize_report_with(a: &Anonymizer, report: &mut Report) {
     for d in &mut report.summary.destinations {
         d.server.ip = a.ip(d.server.ip);
     }
+    for f in &mut report.summary.floods {
+        f.server.ip = a.ip(f.server.ip);
+    }
     for h in &mut report.summary.hints {
         *h = a.text(h);
     }

@@ -53,6 +53,11 @@ pub struct AnalyzeArgs {
     /// (keeps memory and output bounded on SYN floods).
     #[arg(long, default_value_t = synrst::DEFAULT_MAX_LISTED, value_name = "N")]
     pub max_listed: usize,
+
+    /// Print nothing on standard error but errors: no warnings (the report still lists them)
+    /// and no progress bar.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 }
 
 /// Output options shared by the subcommands.

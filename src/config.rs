@@ -29,6 +29,8 @@ pub struct Output {
     pub evidence: Option<PathBuf>,
     pub keep_payload: bool,
     pub anonymize: bool,
+    /// Print no warnings (and no progress bar) on standard error.
+    pub quiet: bool,
 }
 
 /// A validated `analyze` configuration.
@@ -65,6 +67,7 @@ pub fn output(o: &OutputArgs) -> Output {
         evidence: o.evidence.clone(),
         keep_payload: o.keep_payload,
         anonymize: o.anonymize,
+        quiet: false,
     }
 }
 
@@ -97,7 +100,11 @@ pub fn analyze(a: &AnalyzeArgs) -> Result<Analyze, String> {
                 max_in_flight: a.max_attempts,
                 ..TrackConfig::default()
             },
+            progress: None,
         },
-        output: output(&a.output),
+        output: Output {
+            quiet: a.quiet,
+            ..output(&a.output)
+        },
     })
 }

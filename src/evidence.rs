@@ -901,6 +901,7 @@ mod tests {
         let cfg = AnalyzeConfig {
             sources: vec![Source::Path(path.to_path_buf())],
             track: TrackConfig::default(),
+            progress: None,
         };
         crate::analyze(&cfg, None).expect("analyze")
     }

@@ -24,16 +24,19 @@ pub mod flow;
 pub mod model;
 pub mod probe;
 pub mod report;
+pub mod sketch;
 #[doc(hidden)]
 pub mod testutil;
 pub mod track;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use attribute::{Baselines, Verdict, VerdictKind};
 use capture::{CaptureError, Source, Timestamp};
 use decode::L4;
-use model::{AnswerRecord, AttemptRecord, CaptureSummary, Destination, Report, Summary};
+use model::{AnswerRecord, AttemptRecord, CaptureSummary, Destination, Flood, Report, Summary};
 use track::{outcome, Attempt, Event, Outcome, Role, Sink, TrackConfig, Tracker};
 
 /// What to analyse and how.
@@ -43,6 +46,9 @@ pub struct AnalyzeConfig {
     pub sources: Vec<Source>,
     /// Tracker settings.
     pub track: TrackConfig,
+    /// When given, the bytes read from the inputs are added to it as reading goes (once per
+    /// buffer of a few hundred KiB; gzip counts compressed bytes): a progress display polls it.
+    pub progress: Option<Arc<AtomicU64>>,
 }
 
 /// Analyses the captures. `on_closed`, when given, sees each attempt as soon as the tracker
@@ -69,6 +75,7 @@ pub fn analyze_listing(
         // Decoding runs on the reading thread; tracking here.
         let info = capture::read_capture_mapped(
             source,
+            cfg.progress.clone(),
             |frame| (frame.ts, decode::decode(frame)),
             |(ts, decoded)| engine.decoded(ts, decoded),
         )?;
@@ -374,6 +381,8 @@ struct FoldCounts {
     verdicts: BTreeMap<&'static str, u64>,
     /// Attempts nothing answered (filtered-or-down), counted apart from `verdicts`.
     silent: u64,
+    /// Distinct client addresses (estimated), for flood detection.
+    sources: sketch::Sources,
 }
 
 /// Keeps closed attempts (by id) so that late packets can still join them, up to a cap.
@@ -431,6 +440,7 @@ impl Collector {
         let Some((_, c)) = f.last.as_mut() else {
             return;
         };
+        c.sources.add(a.client.ip);
         if a.events.is_empty() {
             // Nothing answered and the client did not go on (a SYN flood's attempts): the
             // outcome is no-answer and `attribute` can only conclude filtered-or-down (with no
@@ -594,6 +604,32 @@ fn record(id: u64, file: &str, a: &Attempt, v: Verdict) -> AttemptRecord {
     }
 }
 
+/// A destination is named a SYN flood with at least this many attempts: fewer is a retry
+/// storm or a busy client, and a real flood (the reason `--max-listed` exists) has far more.
+pub const FLOOD_MIN_ATTEMPTS: u64 = 1000;
+/// A flood also comes from at least this many distinct client addresses (estimated): many
+/// attempts from a few clients are a misbehaving client or a load test, not a flood of
+/// (spoofed) sources.
+pub const FLOOD_MIN_SOURCES: u64 = 100;
+/// And at least this share (percent) of its attempts got no answer: the flood's SYNs are
+/// dropped or the server is overwhelmed. A server answering a flood with SYN-ACKs (SYN
+/// cookies) cannot be told from a busy server by the SYNs and their answers alone, and one
+/// answering with RSTs is a closed port hit by many clients: neither is named here.
+pub const FLOOD_MIN_NO_ANSWER_PERCENT: u64 = 90;
+
+/// Whether a destination's counts make it a SYN flood (before counting its sources).
+fn flood_candidate(d: &Destination) -> bool {
+    d.attempts >= FLOOD_MIN_ATTEMPTS && d.no_answer * 100 >= d.attempts * FLOOD_MIN_NO_ANSWER_PERCENT
+}
+
+/// The capture-wide hint naming a flood.
+fn flood_hint(f: &Flood) -> String {
+    format!(
+        "{} got a SYN flood: {} attempts from about {} source addresses, {} of them unanswered; its no-answer attempts are the flood, not clients being refused one by one",
+        f.server, f.attempts, f.estimated_sources, f.no_answer
+    )
+}
+
 fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> Summary {
     let mut s = Summary {
         attempts: records.len() as u64 + folded.attempts,
@@ -620,6 +656,8 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
     // Attempts beyond the listing cap, in a stable order.
     let mut folded_dests: Vec<(flow::Endpoint, FoldCounts)> = folded.by_dest.into_iter().collect();
     folded_dests.sort_by_key(|(e, _)| *e);
+    // Distinct sources of the unlisted attempts, per destination row.
+    let mut folded_sources: std::collections::HashMap<usize, sketch::Sources> = std::collections::HashMap::new();
     for (server, c) in folded_dests {
         let i = *index.entry(server).or_insert_with(|| {
             dests.push(Destination::new(server));
@@ -654,6 +692,38 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
         if accepted > 0 {
             *s.by_verdict.entry(VerdictKind::Accepted.name()).or_insert(0) += accepted;
         }
+        folded_sources.insert(i, c.sources);
+    }
+    // Floods: sources are counted only for destinations the counts already point to, so
+    // the listed attempts need no sketch per destination.
+    let mut sources: std::collections::HashMap<usize, sketch::Sources> = dests
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| flood_candidate(d))
+        .map(|(i, _)| (i, folded_sources.remove(&i).unwrap_or_default()))
+        .collect();
+    if !sources.is_empty() {
+        for r in records {
+            if let Some(src) = index.get(&r.server).and_then(|i| sources.get_mut(i)) {
+                src.add(r.client.ip);
+            }
+        }
+    }
+    let mut candidates: Vec<(usize, sketch::Sources)> = sources.into_iter().collect();
+    candidates.sort_by_key(|(i, _)| *i);
+    for (i, src) in candidates {
+        let d = &dests[i];
+        let estimated_sources = src.estimate();
+        if estimated_sources >= FLOOD_MIN_SOURCES {
+            let f = Flood {
+                server: d.server,
+                attempts: d.attempts,
+                estimated_sources,
+                no_answer: d.no_answer,
+            };
+            s.hints.push(flood_hint(&f));
+            s.floods.push(f);
+        }
     }
     s.other_destinations = folded.other_destinations;
     for (d, v) in dests.iter_mut().zip(verdicts) {
@@ -664,4 +734,59 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
     }
     s.destinations = dests;
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::testutil::{pcap, Tcp, C4, S4};
+
+    /// A pcap of `n` SYNs, written to a fresh temporary file (gzip-compressed when `gzip`).
+    fn capture_file(name: &str, n: u16, gzip: bool) -> std::path::PathBuf {
+        let frames: Vec<(f64, Vec<u8>)> = (0..n)
+            .map(|i| {
+                let s = Tcp::syn(
+                    IpAddr::V4(Ipv4Addr::from(C4)),
+                    30_000 + i,
+                    IpAddr::V4(Ipv4Addr::from(S4)),
+                    80,
+                    1,
+                );
+                (f64::from(i) * 0.01, s.frame())
+            })
+            .collect();
+        let mut bytes = pcap(1, &frames);
+        if gzip {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(&bytes).unwrap();
+            bytes = gz.finish().unwrap();
+        }
+        let path = std::env::temp_dir().join(format!("synrst-lib-{}-{name}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn progress_counts_every_input_byte_once_compressed_bytes_for_gzip() {
+        // Larger than the first read (1 MiB), so the reading thread counts too.
+        let plain = capture_file("progress-plain.pcap", 30_000, false);
+        let gz = capture_file("progress.pcap.gz", 300, true);
+        let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
+        assert!(size(&plain) > 2 << 20, "{}", size(&plain));
+        let counter = Arc::new(AtomicU64::new(0));
+        let cfg = AnalyzeConfig {
+            sources: vec![Source::Path(plain.clone()), Source::Path(gz.clone())],
+            track: TrackConfig::default(),
+            progress: Some(Arc::clone(&counter)),
+        };
+        let report = analyze(&cfg, None).unwrap();
+        assert_eq!(report.summary.attempts, 30_300);
+        assert_eq!(counter.load(Ordering::Relaxed), size(&plain) + size(&gz));
+        let _ = std::fs::remove_file(plain);
+        let _ = std::fs::remove_file(gz);
+    }
 }

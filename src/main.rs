@@ -6,9 +6,10 @@ mod config;
 #[cfg(feature = "live")]
 mod live;
 mod probe_cmd;
+mod progress;
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -68,6 +69,17 @@ fn analyze(cfg: &config::Analyze) -> anyhow::Result<ExitCode> {
     let mut out = open_output(&cfg.output.path)?;
     let streaming = cfg.output.format == Format::Ndjson;
     let mut write_err: Option<io::Error> = None;
+    // NDJSON lines streamed to a terminal would tear the bar.
+    let streams_to_terminal = streaming && cfg.output.path.is_none() && io::stdout().is_terminal();
+    let bar = if cfg.output.quiet || streams_to_terminal {
+        None
+    } else {
+        progress::Bar::start(&cfg.analyze.sources)
+    };
+    let analyze_cfg = synrst::AnalyzeConfig {
+        progress: bar.as_ref().map(progress::Bar::counter),
+        ..cfg.analyze.clone()
+    };
     let report = {
         let anonymize = cfg.output.anonymize;
         let mut line = |r: &synrst::model::AttemptRecord| {
@@ -83,8 +95,10 @@ fn analyze(cfg: &config::Analyze) -> anyhow::Result<ExitCode> {
         };
         let on_closed: Option<&mut dyn FnMut(&synrst::model::AttemptRecord)> =
             if streaming { Some(&mut line) } else { None };
-        synrst::analyze_listing(&cfg.analyze, cfg.max_listed, on_closed)?
+        synrst::analyze_listing(&analyze_cfg, cfg.max_listed, on_closed)?
     };
+    // Cleared before anything else is written to the terminal.
+    drop(bar);
     if let Some(e) = write_err {
         return Err(e.into());
     }
@@ -102,7 +116,7 @@ pub(crate) fn emit(
     if output.anonymize {
         synrst::anonymize::anonymize_report(&mut report);
     }
-    for w in &report.capture.warnings {
+    for w in report.capture.warnings.iter().filter(|_| !output.quiet) {
         let file = report::escape(&w.file);
         let message = report::escape(&w.message);
         match w.offset {

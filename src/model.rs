@@ -213,8 +213,25 @@ pub struct Summary {
     pub by_verdict: BTreeMap<&'static str, u64>,
     /// One row per server host:port.
     pub destinations: Vec<Destination>,
+    /// Destinations that received a SYN flood (README: SYN floods); omitted when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub floods: Vec<Flood>,
     /// Capture-wide observations (README: capture-wide hints).
     pub hints: Vec<String>,
+}
+
+/// A destination that received a SYN flood: many attempts from many sources, nearly none
+/// answered (thresholds: `FLOOD_*` in the library root).
+#[derive(Clone, Debug, Serialize)]
+pub struct Flood {
+    /// Server address and port.
+    pub server: Endpoint,
+    /// Attempts to it (listed and not).
+    pub attempts: u64,
+    /// Distinct client addresses, estimated (HyperLogLog: within a few percent).
+    pub estimated_sources: u64,
+    /// Attempts that got no answer.
+    pub no_answer: u64,
 }
 
 /// Attempts to one server endpoint.

@@ -18,6 +18,7 @@ fn analyze(name: &str, frames: &[(f64, Vec<u8>)]) -> Report {
     let cfg = AnalyzeConfig {
         sources: vec![Source::Path(path.clone())],
         track: TrackConfig::default(),
+        progress: None,
     };
     let r = synrst::analyze(&cfg, None).unwrap();
     let _ = std::fs::remove_file(&path);

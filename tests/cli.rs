@@ -587,3 +587,263 @@ fn closed_stdout_pipe_exits_quietly() {
     assert_quiet_after_head_1(t.path(), &["--all"]);
     assert_quiet_after_head_1(t.path(), &["--json"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// SYN floods: named when many sources hammer one destination unanswered, and only then.
+
+/// `n` SYNs to port 80 of the server, one every 100 µs, from source addresses drawn
+/// (xorshift, fixed seed) from the first `pool` addresses of 10.0.0.0/8, each answered by the
+/// server's RST when `refuse`. Returns the frames and the number of distinct sources.
+fn syn_storm(n: u32, pool: u32, refuse: bool) -> (Vec<(f64, Vec<u8>)>, usize) {
+    use std::net::{IpAddr, Ipv4Addr};
+    use synrst::testutil::{Tcp, S4};
+    let mut x: u64 = 0x05EE_D0FF_100D;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut sources = std::collections::HashSet::new();
+    let mut frames = Vec::new();
+    for i in 0..n {
+        let r = next();
+        let src = Ipv4Addr::from(0x0A00_0000 + (r % u64::from(pool)) as u32);
+        sources.insert(src);
+        let s = Tcp::syn(
+            IpAddr::V4(src),
+            1024 + (i % 60_000) as u16,
+            IpAddr::V4(Ipv4Addr::from(S4)),
+            80,
+            (r >> 32) as u32,
+        );
+        let t = f64::from(i) * 0.000_1;
+        frames.push((t, s.frame()));
+        if refuse {
+            frames.push((t + 0.000_05, Tcp::rst_to(&s).frame()));
+        }
+    }
+    (frames, sources.len())
+}
+
+#[test]
+fn syn_flood_is_named_in_every_format_whether_its_attempts_are_listed_or_counted() {
+    let (frames, distinct) = syn_storm(5000, 1 << 16, false);
+    let t = TempPath::with_bytes(
+        "syn_flood_is_named_in_every_format_whether_its_attempts_are_listed_or_counted",
+        ".pcap",
+        &pcap_of(&frames),
+    );
+    let mut estimates = Vec::new();
+    // 100: most attempts are counted per destination (`Collector::fold`); the default lists all.
+    for (max_listed, unlisted) in [("100", 4900), ("100000", 0)] {
+        let o = analyze(t.path(), &["--json", "--max-listed", max_listed]);
+        assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+        let r = json(&o);
+        let s = &r["summary"];
+        assert_eq!(s["unlisted_attempts"], unlisted, "--max-listed {max_listed}");
+        let floods = s["floods"].as_array().unwrap_or_else(|| panic!("no floods: {s}"));
+        assert_eq!(floods.len(), 1, "{s}");
+        let f = &floods[0];
+        assert_eq!(f["server"]["ip"], "198.19.0.10");
+        assert_eq!(f["server"]["port"], 80);
+        assert_eq!(f["attempts"], 5000);
+        assert_eq!(f["no_answer"], 5000);
+        let est = f["estimated_sources"].as_u64().expect("estimated_sources");
+        // The sketch's standard error is 1.04/√512 ≈ 4.6 % (the unit tests check 10 % on
+        // fixed sets); an unbiased estimate misses by four of them about once in 15,000 sets.
+        let error = (est as f64 - distinct as f64).abs() / distinct as f64;
+        assert!(error < 0.19, "estimated {est} sources, {distinct} distinct");
+        estimates.push(est);
+        let hints: Vec<&str> = s["hints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            hints.iter().any(|h| h.starts_with("198.19.0.10:80 got a SYN flood")),
+            "{hints:?}"
+        );
+    }
+    assert_eq!(
+        estimates[0], estimates[1],
+        "listing or counting an attempt counts its source alike"
+    );
+
+    // --anonymize hides the flooded address in the flood and its hint too.
+    let o = analyze(t.path(), &["--json", "--max-listed", "100", "--anonymize"]);
+    let s = &json(&o)["summary"];
+    assert_eq!(s["floods"].as_array().map(Vec::len), Some(1), "{s}");
+    assert_ne!(s["floods"][0]["server"]["ip"], "198.19.0.10", "{s}");
+    assert_eq!(
+        s["floods"][0]["server"]["ip"], s["destinations"][0]["server"]["ip"],
+        "{s}"
+    );
+    assert!(!s.to_string().contains("198.19.0.10"), "{s}");
+
+    let table = text(&analyze(t.path(), &["--max-listed", "100"]).stdout);
+    assert!(
+        table.contains(&format!(
+            "SYN flood: 198.19.0.10:80: 5000 attempts from about {} source addresses",
+            estimates[0]
+        )),
+        "{table}"
+    );
+    let md = text(&analyze(t.path(), &["--max-listed", "100", "--format", "markdown"]).stdout);
+    assert!(
+        md.starts_with("## synrst: a SYN flood on `198.19.0.10:80`: 5000 attempts"),
+        "{}",
+        md.lines().next().unwrap_or_default()
+    );
+    let html = text(&analyze(t.path(), &["--max-listed", "100", "--format", "html"]).stdout);
+    assert!(
+        html.contains("<title>synrst: a SYN flood on 198.19.0.10:80: 5000 attempts"),
+        "{}",
+        html.lines().find(|l| l.contains("<title>")).unwrap_or_default()
+    );
+}
+
+/// `floods` is absent from the JSON, and no format mentions a flood.
+fn assert_no_flood(path: &Path, what: &str) {
+    for max_listed in ["100", "100000"] {
+        let o = analyze(path, &["--json", "--max-listed", max_listed]);
+        assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+        let r = json(&o);
+        assert!(
+            r["summary"]["attempts"].as_u64() >= Some(1000),
+            "{what}: {}",
+            r["summary"]
+        );
+        assert!(r["summary"].get("floods").is_none(), "{what}: {}", r["summary"]);
+        let table = text(&analyze(path, &["--max-listed", max_listed]).stdout);
+        assert!(!table.contains("SYN flood"), "{what}: {table}");
+    }
+}
+
+#[test]
+fn many_unanswered_attempts_from_one_source_are_not_a_flood() {
+    let (frames, distinct) = syn_storm(2000, 1, false);
+    assert_eq!(distinct, 1);
+    let t = TempPath::with_bytes(
+        "many_unanswered_attempts_from_one_source_are_not_a_flood",
+        ".pcap",
+        &pcap_of(&frames),
+    );
+    assert_no_flood(t.path(), "one source");
+}
+
+#[test]
+fn many_sources_refused_by_rst_are_not_a_flood() {
+    // Answered (refused): the no-answer rule, not the source count, keeps it from being a flood.
+    let (frames, distinct) = syn_storm(2000, 1 << 16, true);
+    assert!(distinct > 1000);
+    let t = TempPath::with_bytes(
+        "many_sources_refused_by_rst_are_not_a_flood",
+        ".pcap",
+        &pcap_of(&frames),
+    );
+    assert_no_flood(t.path(), "refused storm");
+}
+
+// ---------------------------------------------------------------------------------------
+// Standard error: warnings unless --quiet; a progress bar only on a terminal.
+
+#[test]
+fn quiet_suppresses_warning_lines_but_the_report_keeps_them() {
+    // A capture cut inside its last record: one warning.
+    let good = pcap_of(&merge(&[accepted(), refused()]));
+    let with_extra = pcap_of(&merge(&[
+        accepted(),
+        refused(),
+        accepted_at(9.0, 40_009, 443)[..1].to_vec(),
+    ]));
+    let cut = good.len() + 16 + (with_extra.len() - good.len() - 16) / 2;
+    let t = TempPath::with_bytes("quiet_suppresses_warning_lines", ".pcap", &with_extra[..cut]);
+
+    let loud = analyze(t.path(), &["--json"]);
+    assert!(text(&loud.stderr).contains("synrst: warning:"), "{}", describe(&loud));
+    for flag in ["-q", "--quiet"] {
+        let o = analyze(t.path(), &["--json", flag]);
+        assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+        assert!(o.stderr.is_empty(), "{flag}: {}", describe(&o));
+        let report = json(&o);
+        assert_eq!(
+            report["capture"]["warnings"],
+            json(&loud)["capture"]["warnings"],
+            "{flag}"
+        );
+        assert_eq!(
+            report["capture"]["warnings"].as_array().map(Vec::len),
+            Some(1),
+            "{flag}"
+        );
+    }
+    // Errors are not warnings: still reported.
+    let missing = analyze(Path::new("/nonexistent/capture.pcap"), &["--quiet"]);
+    assert_usage_error(&missing);
+}
+
+/// A pcap above the progress bar's size threshold (64 MiB) that reads fast: 270 records of
+/// 256 KiB that are not IP (skipped), then one SYN.
+fn large_capture(test: &str) -> TempPath {
+    use synrst::testutil::Tcp;
+    let mut big = vec![0u8; 262_144];
+    big[12..14].copy_from_slice(&[0x08, 0x06]); // ARP: skipped as not_ip
+    let mut frames: Vec<(f64, Vec<u8>)> = (0..270).map(|i| (f64::from(i) * 0.001, big.clone())).collect();
+    let syn = Tcp::syn(
+        std::net::Ipv4Addr::new(198, 18, 0, 2),
+        40_000,
+        std::net::Ipv4Addr::new(198, 19, 0, 10),
+        443,
+        1,
+    );
+    frames.push((1.0, syn.frame()));
+    let t = TempPath::with_bytes(test, ".pcap", &pcap_of(&frames));
+    assert!(std::fs::metadata(t.path()).unwrap().len() > 64 << 20);
+    t
+}
+
+#[test]
+fn no_progress_bar_when_stderr_is_not_a_terminal() {
+    let t = large_capture("no_progress_bar_when_stderr_is_not_a_terminal");
+    let o = analyze(t.path(), &["--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert_eq!(json(&o)["capture"]["frames"], 271);
+    // Not a byte: no bar, no carriage return or escape sequence.
+    assert!(o.stderr.is_empty(), "{}", describe(&o));
+}
+
+#[test]
+fn progress_bar_on_a_terminal_unless_quiet() {
+    // `script` (util-linux) gives the child a terminal; without it this cannot be checked.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("note: no `script` command: the progress bar on a terminal is not checked");
+        return;
+    }
+    let t = large_capture("progress_bar_on_a_terminal_unless_quiet");
+    let out = TempPath::new("progress_bar_on_a_terminal_unless_quiet", ".json");
+    let run = |extra: &str| {
+        let cmd = format!(
+            "{} analyze {} --json -o {} {extra}",
+            env!("CARGO_BIN_EXE_synrst"),
+            t.path().display(),
+            out.path().display()
+        );
+        let o = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run script");
+        assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+        let report: Value = serde_json::from_slice(&std::fs::read(out.path()).unwrap()).unwrap();
+        assert_eq!(report["capture"]["frames"], 271);
+        text(&o.stdout)
+    };
+    let shown = run("");
+    assert!(shown.contains("synrst: reading"), "{shown:?}");
+    // Cleared before the report: the line ends erased.
+    assert!(shown.trim_end().ends_with("\x1b[2K"), "{shown:?}");
+    let quiet = run("--quiet");
+    assert!(!quiet.contains("synrst: reading"), "{quiet:?}");
+}

@@ -119,6 +119,7 @@ fn analyze(dir: &Path, file: &str) -> Result<Report, String> {
     let cfg = AnalyzeConfig {
         sources: vec![Source::Path(dir.join(file))],
         track: TrackConfig::default(),
+        progress: None,
     };
     match catch_unwind(AssertUnwindSafe(|| synrst::analyze(&cfg, None))) {
         Ok(Ok(r)) => Ok(r),

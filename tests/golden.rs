@@ -39,6 +39,7 @@ fn analyze(source: Source) -> Report {
     let cfg = AnalyzeConfig {
         sources: vec![source],
         track: TrackConfig::default(),
+        progress: None,
     };
     let mut r = synrst::analyze(&cfg, None).expect("analyze");
     r.tool.version = "VERSION";
@@ -267,6 +268,12 @@ fn lab_captures_match_their_golden_reports() {
         assert!(stems.insert(s.to_string()), "two captures share the golden name {s}");
         let r = analyze(Source::Path(PathBuf::from(format!("captures/{n}"))));
         assert_eq!(r.capture.files[0].path, format!("captures/{n}"));
+        // The lab's scenarios are single connections, never a SYN flood.
+        assert!(
+            r.summary.floods.is_empty(),
+            "{n}: named a flood: {:?}",
+            r.summary.floods
+        );
         check_all_formats(s, &r, &mut problems);
     }
     // Golden files of captures that are gone.

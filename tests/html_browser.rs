@@ -84,6 +84,7 @@ fn html_report_renders_in_headless_chromium() {
     let cfg = AnalyzeConfig {
         sources: vec![source(&dir)],
         track: TrackConfig::default(),
+        progress: None,
     };
     let r = synrst::analyze(&cfg, None).unwrap();
     assert!(r.attempts.iter().any(|a| a.verdict.name() != "accepted"));

@@ -65,6 +65,7 @@ fn analyze(path: PathBuf) -> Report {
     let cfg = AnalyzeConfig {
         sources: vec![Source::Path(path)],
         track: TrackConfig::default(),
+        progress: None,
     };
     synrst::analyze(&cfg, None).expect("analyse")
 }

@@ -213,6 +213,7 @@ fn analyze_and_render(path: &Path, track: TrackConfig) -> Result<Option<Report>,
     let cfg = AnalyzeConfig {
         sources: vec![Source::Path(path.to_path_buf())],
         track,
+        progress: None,
     };
     let mut streamed = 0usize;
     let mut on_closed = |a: &synrst::model::AttemptRecord| {

@@ -193,6 +193,7 @@ pub fn analyze_bytes(bytes: &[u8], track: TrackConfig, tag: &str) {
     let cfg = AnalyzeConfig {
         sources: vec![Source::Path(path)],
         track,
+        progress: None,
     };
     let mut streamed = 0u64;
     let mut on_closed = |a: &synrst::model::AttemptRecord| {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -75,6 +76,17 @@ impl<R: Read> Read for FillRead<R> {
     }
 }
 
+/// Adds the bytes of each `read` to a shared counter (progress: once per buffer, not per record).
+struct Counting<R>(R, Arc<AtomicU64>);
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        self.1.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// An opened input.
 struct Opened {
     /// The bytes, gunzipped.
@@ -86,8 +98,9 @@ struct Opened {
     positional: Option<File>,
 }
 
-/// Opens `source`, transparently gunzipping.
-fn open(source: &Source) -> Result<Opened, CaptureError> {
+/// Opens `source`, transparently gunzipping. `progress` counts the bytes read from the input
+/// itself (before decompression).
+fn open(source: &Source, progress: Option<Arc<AtomicU64>>) -> Result<Opened, CaptureError> {
     let path = source.path().to_path_buf();
     let io_err = |e: io::Error| CaptureError::Open {
         path: path.clone(),
@@ -107,6 +120,10 @@ fn open(source: &Source) -> Result<Opened, CaptureError> {
             Box::new(file)
         }
         Source::Stdin => Box::new(io::stdin()),
+    };
+    let inner = match progress {
+        Some(counter) => Box::new(Counting(inner, counter)),
+        None => inner,
     };
     let mut buffered = BufReader::with_capacity(64 * 1024, inner);
     let head = buffered.fill_buf().map_err(io_err)?;
@@ -160,15 +177,25 @@ fn timestamp(units: u64, resolution: u64, offset_secs: i64) -> Timestamp {
 /// buffers and hands them over in order, while this thread parses the records in place (only
 /// the unparsed tail of a buffer, less than one record, is copied in front of the next one) and
 /// calls `on_frame`. An input that fits in one buffer is read without a thread.
-pub fn read_capture(source: &Source, mut on_frame: impl FnMut(&Frame<'_>)) -> Result<CaptureInfo, CaptureError> {
+pub fn read_capture(source: &Source, on_frame: impl FnMut(&Frame<'_>)) -> Result<CaptureInfo, CaptureError> {
+    read_capture_counting(source, None, on_frame)
+}
+
+/// [`read_capture`], adding the input's bytes to `progress` as they are read (for a progress
+/// display; gzip input counts its compressed bytes, so a file's size is the total).
+pub fn read_capture_counting(
+    source: &Source,
+    progress: Option<Arc<AtomicU64>>,
+    mut on_frame: impl FnMut(&Frame<'_>),
+) -> Result<CaptureInfo, CaptureError> {
     let path = source.path().to_path_buf();
     let name = source.display();
     let Opened {
         reader: input,
         gzip,
         positional,
-    } = open(source)?;
-    let mut chunks = Chunks::start(input, positional).map_err(|_| CaptureError::Open {
+    } = open(source, progress.clone())?;
+    let mut chunks = Chunks::start(input, positional, progress).map_err(|_| CaptureError::Open {
         path: path.clone(),
         source: io::Error::other("read error (or corrupt gzip data)"),
     })?;
@@ -300,10 +327,12 @@ const BATCHES: usize = 4;
 /// just read into, and only its small results cross to the other core.
 pub fn read_capture_mapped<T: Send>(
     source: &Source,
+    progress: Option<Arc<AtomicU64>>,
     map: impl Fn(&Frame<'_>) -> T + Sync,
     mut on_item: impl FnMut(T),
 ) -> Result<CaptureInfo, CaptureError> {
     let map = &map;
+    let worker_progress = progress.clone();
     let (full_tx, full_rx) = sync_channel::<Vec<T>>(BATCHES);
     let (empty_tx, empty_rx) = channel::<Vec<T>>();
     std::thread::scope(|scope| {
@@ -312,7 +341,7 @@ pub fn read_capture_mapped<T: Send>(
             .spawn_scoped(scope, move || {
                 let mut batch: Vec<T> = Vec::with_capacity(BATCH);
                 let mut hung_up = false;
-                let info = read_capture(source, |frame| {
+                let info = read_capture_counting(source, worker_progress, |frame| {
                     if hung_up {
                         return;
                     }
@@ -345,7 +374,7 @@ pub fn read_capture_mapped<T: Send>(
     })
     .or_else(|e: Option<CaptureError>| match e {
         Some(e) => Err(e),
-        None => read_capture(source, |frame| on_item(map(frame))),
+        None => read_capture_counting(source, progress, |frame| on_item(map(frame))),
     })
 }
 
@@ -388,6 +417,8 @@ struct Chunks {
     inline: Option<Box<dyn Read + Send>>,
     /// The same file, for reading by position (plain regular files only).
     positional: Option<File>,
+    /// Counts the bytes the positional readers read (the stream counts its own).
+    progress: Option<Arc<AtomicU64>>,
     /// Filled buffers from the reading threads, taken in turn.
     filled: Vec<Receiver<Msg>>,
     /// Whose turn it is in `filled`.
@@ -404,7 +435,11 @@ struct Chunks {
 const READERS: usize = 2;
 
 impl Chunks {
-    fn start(mut input: Box<dyn Read + Send>, positional: Option<File>) -> io::Result<Chunks> {
+    fn start(
+        mut input: Box<dyn Read + Send>,
+        positional: Option<File>,
+        progress: Option<Arc<AtomicU64>>,
+    ) -> io::Result<Chunks> {
         let mut cur = vec![0u8; HEAD + FIRST];
         let n = input.read(&mut cur[HEAD..])?;
         Ok(Chunks {
@@ -412,6 +447,7 @@ impl Chunks {
             first_len: n,
             inline: Some(input),
             positional,
+            progress,
             filled: Vec::new(),
             turn: 0,
             ended: false,
@@ -442,10 +478,11 @@ impl Chunks {
                 for reader in 0..READERS {
                     let (tx, rx) = sync_channel(POOL);
                     let (file, pool) = (Arc::clone(&file), Arc::clone(&self.pool));
+                    let progress = self.progress.clone();
                     let start = n as u64;
                     std::thread::Builder::new()
                         .name("synrst-read".into())
-                        .spawn(move || pump_at(&file, start, reader, tx, &pool))?;
+                        .spawn(move || pump_at(&file, start, reader, tx, &pool, progress.as_deref()))?;
                     self.filled.push(rx);
                 }
             }
@@ -531,7 +568,14 @@ fn pump(mut input: Box<dyn Read + Send>, filled: SyncSender<Msg>, pool: &Mutex<V
 
 /// One of [`READERS`] threads reading a regular file by position: chunks `reader`,
 /// `reader + READERS`, … after byte `start`, each filled completely unless the file ends in it.
-fn pump_at(file: &File, start: u64, reader: usize, filled: SyncSender<Msg>, pool: &Mutex<Vec<Vec<u8>>>) {
+fn pump_at(
+    file: &File,
+    start: u64,
+    reader: usize,
+    filled: SyncSender<Msg>,
+    pool: &Mutex<Vec<Vec<u8>>>,
+    progress: Option<&AtomicU64>,
+) {
     use std::os::unix::fs::FileExt;
     let mut chunk = reader as u64;
     loop {
@@ -551,6 +595,9 @@ fn pump_at(file: &File, start: u64, reader: usize, filled: SyncSender<Msg>, pool
                 Err(_) => break Msg::Error,
             }
         };
+        if let (Some(p), Msg::Data(_, n)) = (progress, &msg) {
+            p.fetch_add(*n as u64, Ordering::Relaxed);
+        }
         let last = !matches!(msg, Msg::Data(_, n) if n == CHUNK);
         if filled.send(msg).is_err() || last {
             return;

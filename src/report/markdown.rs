@@ -17,7 +17,7 @@ use super::Options;
 use crate::attribute::{hops, initial_ttl, VerdictKind};
 use crate::decode::{IcmpError, IcmpKind, Quote};
 use crate::flow::Endpoint;
-use crate::model::{AnswerRecord, AttemptRecord, Destination, Report};
+use crate::model::{AnswerRecord, AttemptRecord, Destination, Flood, Report};
 use crate::track::{Outcome, Role};
 
 /// Most refused attempts shown in detail per destination and verdict; the rest are listed
@@ -432,6 +432,17 @@ pub(crate) fn destination_headline(d: &Destination, attempts: &[&AttemptRecord],
         }
         x
     })
+}
+
+/// The headline of a destination that got a SYN flood (it replaces the verdict headline:
+/// the flood's attempts were not refused one by one).
+pub(crate) fn flood_headline(f: &Flood) -> Rich {
+    t("a SYN flood on ").c(f.server).t(format!(
+        ": {} from about {} source addresses, {} unanswered",
+        plural(f.attempts, "attempt", "attempts"),
+        f.estimated_sources,
+        f.no_answer
+    ))
 }
 
 /// Where the capture was taken, as far as the TTLs tell.
@@ -1011,7 +1022,7 @@ pub(crate) struct Overview<'a> {
     pub failed: usize,
     /// Attempts per destination, in report order.
     pub groups: Vec<(&'a Destination, Vec<&'a AttemptRecord>)>,
-    /// One headline per failing destination.
+    /// One headline per failing destination (a SYN flood is named as one).
     pub headlines: Vec<Rich>,
 }
 
@@ -1020,7 +1031,12 @@ impl<'a> Overview<'a> {
         let groups = by_destination(report);
         let headlines = groups
             .iter()
-            .filter_map(|(d, a)| destination_headline(d, a, report))
+            .filter_map(
+                |(d, a)| match report.summary.floods.iter().find(|f| f.server == d.server) {
+                    Some(f) => Some(flood_headline(f)),
+                    None => destination_headline(d, a, report),
+                },
+            )
             .collect();
         Overview {
             total: report.attempts.len(),

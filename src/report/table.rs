@@ -149,6 +149,13 @@ pub fn write_table(report: &Report, opts: Options, out: &mut dyn Write) -> io::R
         t.with(Style::sharp());
         writeln!(out, "{t}")?;
     }
+    for f in &report.summary.floods {
+        writeln!(
+            out,
+            "SYN flood: {}: {} attempts from about {} source addresses, {} unanswered",
+            f.server, f.attempts, f.estimated_sources, f.no_answer
+        )?;
+    }
     for h in &report.summary.hints {
         writeln!(out, "hint: {}", escape(h))?;
     }

@@ -77,7 +77,7 @@ pub fn analyze_listing(
             source,
             cfg.progress.clone(),
             |frame| (frame.ts, decode::decode(frame)),
-            |(ts, decoded)| engine.decoded(ts, decoded),
+            |batch| engine.decoded_batch(batch),
         )?;
         engine.end_source(info);
     }
@@ -127,6 +127,22 @@ impl<'cb> Engine<'cb> {
     /// Feeds one frame.
     pub fn frame(&mut self, frame: &capture::Frame<'_>) {
         self.decoded(frame.ts, decode::decode(frame));
+    }
+
+    /// Feeds frames already decoded, taking them out of `batch`.
+    fn decoded_batch(&mut self, batch: &mut Vec<(Timestamp, Result<decode::Observation, decode::Skip>)>) {
+        // First start loading the index entries the batch will look up, all at once, so that
+        // the memory accesses overlap instead of each stalling in turn (on floods the index is
+        // far bigger than the caches).
+        self.tracker.prefetch_victims(batch.len());
+        for (_, d) in batch.iter() {
+            if let Ok(o) = d {
+                self.tracker.prefetch(o);
+            }
+        }
+        for (ts, d) in batch.drain(..) {
+            self.decoded(ts, d);
+        }
     }
 
     /// Feeds one frame already decoded.

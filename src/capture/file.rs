@@ -320,8 +320,8 @@ const BATCH: usize = 512;
 const BATCHES: usize = 4;
 
 /// [`read_capture`] with the work split in two: a thread reads the input, parses its records
-/// and calls `map` on every frame (in file order), while this thread calls `on_item` on what
-/// `map` returned, in the same order, in batches.
+/// and calls `map` on every frame (in file order), while this thread hands what `map` returned
+/// to `on_batch`, in the same order, a batch at a time (`on_batch` takes the items out).
 ///
 /// What `map` does with the bytes (decoding) then runs on the core whose cache the bytes were
 /// just read into, and only its small results cross to the other core.
@@ -329,7 +329,7 @@ pub fn read_capture_mapped<T: Send>(
     source: &Source,
     progress: Option<Arc<AtomicU64>>,
     map: impl Fn(&Frame<'_>) -> T + Sync,
-    mut on_item: impl FnMut(T),
+    mut on_batch: impl FnMut(&mut Vec<T>),
 ) -> Result<CaptureInfo, CaptureError> {
     let map = &map;
     let worker_progress = progress.clone();
@@ -362,9 +362,8 @@ pub fn read_capture_mapped<T: Send>(
             Err(_) => return Err(None),
         };
         for mut batch in full_rx.iter() {
-            for item in batch.drain(..) {
-                on_item(item);
-            }
+            on_batch(&mut batch);
+            batch.clear();
             let _ = empty_tx.send(batch);
         }
         match worker.join() {
@@ -374,7 +373,14 @@ pub fn read_capture_mapped<T: Send>(
     })
     .or_else(|e: Option<CaptureError>| match e {
         Some(e) => Err(e),
-        None => read_capture_counting(source, progress, |frame| on_item(map(frame))),
+        None => {
+            let mut one = Vec::with_capacity(1);
+            read_capture_counting(source, progress, |frame| {
+                one.push(map(frame));
+                on_batch(&mut one);
+                one.clear();
+            })
+        }
     })
 }
 

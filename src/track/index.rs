@@ -54,6 +54,14 @@ impl Index {
         h as usize & self.mask()
     }
 
+    /// Starts loading the line where `h` would be found, so that a lookup soon after does not
+    /// wait for memory. Touching many in a row lets the loads overlap (safe Rust has no
+    /// prefetch instruction; an unused load does the same).
+    #[inline]
+    pub(super) fn touch(&self, h: u32) {
+        std::hint::black_box(self.slots[self.home(h)]);
+    }
+
     /// The first code stored under `h` for which `is_key` holds.
     #[inline]
     pub(super) fn find(&self, h: u32, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {

@@ -516,6 +516,44 @@ impl Tracker {
         }
     }
 
+    /// Starts loading the index entry that observing `o` will look up first (the value is
+    /// not used: see [`Index::touch`]).
+    #[inline]
+    pub fn prefetch(&self, o: &Observation) {
+        let key = match o.l4 {
+            L4::Tcp(t) => {
+                let src = Endpoint {
+                    ip: o.ip.src,
+                    port: t.src_port,
+                };
+                let dst = Endpoint {
+                    ip: o.ip.dst,
+                    port: t.dst_port,
+                };
+                if t.flags.syn() && !t.flags.ack() && !t.flags.rst() {
+                    (src, dst)
+                } else {
+                    (dst, src)
+                }
+            }
+            L4::IcmpError(e) => (e.quote.src, e.quote.dst),
+        };
+        self.store.index.touch(self.store.hash(&key));
+    }
+
+    /// When the tracker is full, starts loading the index entries of the `n` attempts that
+    /// the next `n` new ones would evict.
+    pub fn prefetch_victims(&self, n: usize) {
+        if self.store.live.used < self.cfg.max_in_flight {
+            return;
+        }
+        for &(_, i, _) in self.queue.iter().take(n) {
+            if let Some(a) = self.store.live.get(i) {
+                self.store.index.touch(a.hash);
+            }
+        }
+    }
+
     /// Moves capture time to `now` without a packet (live capture), closing what expired.
     pub fn advance(&mut self, now: Timestamp, sink: &mut impl Sink) {
         if now > self.now {

@@ -49,8 +49,9 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value_t = 200_000, value_name = "N")]
     pub max_attempts: usize,
 
-    /// Most attempts listed one by one in the report; later ones are counted per destination
-    /// (keeps memory and output bounded on SYN floods).
+    /// Most attempts listed one by one in the report; the others are counted per destination
+    /// (keeps memory and output bounded). Once the list is full, a failed attempt takes the
+    /// place of a successful one listed earlier.
     #[arg(long, default_value_t = synrst::DEFAULT_MAX_LISTED, value_name = "N")]
     pub max_listed: usize,
 

@@ -59,7 +59,10 @@ pub fn analyze(cfg: &AnalyzeConfig, on_closed: Option<&mut dyn FnMut(&AttemptRec
 }
 
 /// Most attempts listed one by one in a report by default; the rest are counted per destination.
-pub const DEFAULT_MAX_LISTED: usize = 100_000;
+/// It bounds memory whatever the capture's size (a listed attempt keeps a few KiB until the
+/// report is written), and a report of ten thousand attempts is about all anyone reads; the
+/// NDJSON stream has every attempt.
+pub const DEFAULT_MAX_LISTED: usize = 10_000;
 
 /// [`analyze`], listing at most `max_listed` attempts one by one (the rest are counted in the
 /// summary, so memory stays bounded under SYN floods).
@@ -249,7 +252,7 @@ impl<'cb> Engine<'cb> {
                 file: self.collector.files.join(", "),
                 offset: None,
                 message: format!(
-                    "{} attempt(s) beyond the first {} are counted in the summary, not listed one by one",
+                    "{} attempt(s) are counted in the summary, not listed one by one (at most {} are listed, failures before successes)",
                     folded.attempts, self.collector.max_listed
                 ),
             });
@@ -405,6 +408,9 @@ struct FoldCounts {
 struct Collector {
     files: Vec<String>,
     attempts: BTreeMap<u64, (u32, Attempt)>,
+    /// Listed attempts that were accepted, oldest first: once the listing is full, a failed
+    /// attempt takes the place of one of them (failures are what a report is read for).
+    accepted: std::collections::VecDeque<u64>,
     max_listed: usize,
     folded: Folded,
 }
@@ -414,6 +420,7 @@ impl Default for Collector {
         Collector {
             files: Vec::new(),
             attempts: BTreeMap::new(),
+            accepted: std::collections::VecDeque::new(),
             max_listed: DEFAULT_MAX_LISTED,
             folded: Folded::default(),
         }
@@ -430,13 +437,30 @@ impl Collector {
         self.attempts.len() < self.max_listed
     }
 
+    /// Whether `a`, closing with the listing full, takes the place of a listed success.
+    fn displaces(&self, a: &Attempt) -> bool {
+        !self.accepted.is_empty() && outcome(a) != Outcome::Accepted
+    }
+
     fn closed(&mut self, a: Attempt, baselines: &Baselines) {
-        if self.listing() {
-            let file = self.files.len().saturating_sub(1) as u32;
-            self.attempts.insert(a.id, (file, a));
-            return;
+        if !self.listing() {
+            if !self.displaces(&a) {
+                self.fold(&a, baselines);
+                return;
+            }
+            // The oldest listed success makes room: it is counted instead.
+            while let Some(id) = self.accepted.pop_front() {
+                if let Some((_, old)) = self.attempts.remove(&id) {
+                    self.fold(&old, baselines);
+                    break;
+                }
+            }
         }
-        self.fold(&a, baselines);
+        if outcome(&a) == Outcome::Accepted {
+            self.accepted.push_back(a.id);
+        }
+        let file = self.files.len().saturating_sub(1) as u32;
+        self.attempts.insert(a.id, (file, a));
     }
 
     /// Over the cap: counts the attempt where the summary will show it.
@@ -514,7 +538,7 @@ impl Sink for Streaming<'_, '_> {
 
     fn closed_ref(&mut self, a: &Attempt) -> bool {
         // Only a listed attempt is kept; one beyond the cap is streamed and counted in place.
-        if self.collector.listing() {
+        if self.collector.listing() || self.collector.displaces(a) {
             return false;
         }
         if let Some(f) = self.on_closed.as_deref_mut() {

@@ -635,7 +635,7 @@ fn syn_flood_is_named_in_every_format_whether_its_attempts_are_listed_or_counted
         &pcap_of(&frames),
     );
     let mut estimates = Vec::new();
-    // 100: most attempts are counted per destination (`Collector::fold`); the default lists all.
+    // 100: most attempts are counted per destination (`Collector::fold`); 100000 lists all.
     for (max_listed, unlisted) in [("100", 4900), ("100000", 0)] {
         let o = analyze(t.path(), &["--json", "--max-listed", max_listed]);
         assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
@@ -846,4 +846,56 @@ fn progress_bar_on_a_terminal_unless_quiet() {
     assert!(shown.trim_end().ends_with("\x1b[2K"), "{shown:?}");
     let quiet = run("--quiet");
     assert!(!quiet.contains("synrst: reading"), "{quiet:?}");
+}
+
+#[test]
+fn a_full_listing_gives_way_to_failures() {
+    // 30 accepted attempts, then 5 refused ones, listing at most 10: the refusals are listed
+    // (in place of the oldest successes) and everything is still counted.
+    use std::net::{IpAddr, Ipv4Addr};
+    use synrst::testutil::{Tcp, C4, S4};
+    let mut frames = Vec::new();
+    for i in 0..35u16 {
+        let s = Tcp::syn(
+            IpAddr::V4(Ipv4Addr::from(C4)),
+            20_000 + i,
+            IpAddr::V4(Ipv4Addr::from(S4)),
+            if i < 30 { 443 } else { 444 },
+            1000 + u32::from(i),
+        );
+        let t = f64::from(i) * 0.01;
+        frames.push((t, s.frame()));
+        let answer = if i < 30 { Tcp::synack_to(&s, 7) } else { Tcp::rst_to(&s) };
+        frames.push((t + 0.001, answer.frame()));
+    }
+    let t = TempPath::with_bytes("a_full_listing_gives_way_to_failures", ".pcap", &pcap_of(&frames));
+    let o = analyze(t.path(), &["--json", "--max-listed", "10"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let r = json(&o);
+    let listed = r["attempts"].as_array().expect("attempts");
+    assert_eq!(listed.len(), 10);
+    let refused: Vec<u64> = listed
+        .iter()
+        .filter(|a| a["outcome"] == "refused")
+        .map(|a| a["client"]["port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(refused, vec![20_030, 20_031, 20_032, 20_033, 20_034]);
+    // The first ten successes were listed, the next twenty counted; of the ten, the oldest
+    // five gave way.
+    let accepted: Vec<u64> = listed
+        .iter()
+        .filter(|a| a["outcome"] == "accepted")
+        .map(|a| a["client"]["port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(accepted, vec![20_005, 20_006, 20_007, 20_008, 20_009]);
+    let s = &r["summary"];
+    assert_eq!(s["attempts"], 35);
+    assert_eq!(s["unlisted_attempts"], 25);
+    assert_eq!(s["by_outcome"]["accepted"], 30);
+    assert_eq!(s["by_outcome"]["refused"], 5);
+    let warnings = r["capture"]["warnings"].to_string();
+    assert!(
+        warnings.contains("25 attempt(s) are counted in the summary"),
+        "{warnings}"
+    );
 }

@@ -83,6 +83,19 @@ for cap in mix flood; do
 			"$(ratio "$tmed" "$med")" "$(ratio "$smed" "$med")"
 	done
 done
+# Memory must not grow with the capture's size: the same traffic, half as long.
+[ -s "$DIR/mix-half.pcap" ] || "$GEN" mix "$DIR/mix-half.pcap" 512
+[ -s "$DIR/flood-half.pcap" ] || "$GEN" flood "$DIR/flood-half.pcap" 5000000
+echo
+printf '%-8s %18s %18s\n' capture "peak RSS MiB half" "peak RSS MiB full"
+for cap in mix flood; do
+	/usr/bin/time -o "$DIR/time" -f '%M' "$BIN" analyze "$DIR/$cap-half.pcap" --format json >/dev/null 2>/dev/null
+	half=$(tail -1 "$DIR/time")
+	read -r _ _ full <<<"$(echo "${R[synrst.$cap]}" | stats)"
+	printf '%-8s %18d %18d\n' "$cap" "$((half / 1024))" "$((full / 1024))"
+done
+rm -f "$DIR/mix-half.pcap" "$DIR/flood-half.pcap"
+
 echo
 echo "machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r); captures on tmpfs ($DIR)"
 echo "mix: $(stat -c %s "$DIR/mix.pcap") bytes; flood: $(stat -c %s "$DIR/flood.pcap") bytes"

@@ -129,7 +129,7 @@ impl<'cb> Engine<'cb> {
 
     /// Feeds one frame.
     pub fn frame(&mut self, frame: &capture::Frame<'_>) {
-        self.decoded(frame.ts, decode::decode(frame));
+        self.decoded(frame.ts, &decode::decode(frame));
     }
 
     /// Feeds frames already decoded, taking them out of `batch`.
@@ -143,27 +143,28 @@ impl<'cb> Engine<'cb> {
                 self.tracker.prefetch(o);
             }
         }
-        for (ts, d) in batch.drain(..) {
-            self.decoded(ts, d);
+        for (ts, d) in batch.iter() {
+            self.decoded(*ts, d);
         }
+        batch.clear();
     }
 
     /// Feeds one frame already decoded.
-    fn decoded(&mut self, ts: Timestamp, decoded: Result<decode::Observation, decode::Skip>) {
+    fn decoded(&mut self, ts: Timestamp, decoded: &Result<decode::Observation, decode::Skip>) {
         self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
         self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
         match decoded {
             Ok(o) => {
                 self.summary.decoded += 1;
-                self.baselines.observe(&o);
+                self.baselines.observe(o);
                 let mut streaming = Streaming {
                     collector: &mut self.collector,
                     baselines: &self.baselines,
                     on_closed: self.on_closed.as_deref_mut(),
                 };
-                self.tracker.observe(&o, &mut streaming);
+                self.tracker.observe(o, &mut streaming);
             }
-            Err(skip) => {
+            &Err(skip) => {
                 self.skips[skip_index(skip)] += 1;
                 if let decode::Skip::UnsupportedLinkType(l) = skip {
                     *self

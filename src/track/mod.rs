@@ -409,14 +409,34 @@ impl Store {
     }
 }
 
+/// A deadline set for an attempt: when, where it lies, its key's hash, its id. An entry whose
+/// attempt has gone or moved its deadline is skipped.
+#[derive(Clone, Copy, Debug)]
+struct Due {
+    at: Timestamp,
+    index: u32,
+    hash: u32,
+    id: u64,
+}
+
+impl Due {
+    fn of(a: &Attempt, index: u32) -> Due {
+        Due {
+            at: a.deadline,
+            index,
+            hash: a.hash,
+            id: a.id,
+        }
+    }
+}
+
 /// The attempt tracker.
 #[derive(Debug)]
 pub struct Tracker {
     cfg: TrackConfig,
     store: Store,
-    /// Deadlines in the order they were set: (deadline, index of the attempt, its id). An entry
-    /// whose attempt has gone or moved its deadline is skipped.
-    queue: VecDeque<(Timestamp, u32, u64)>,
+    /// Deadlines in the order they were set.
+    queue: VecDeque<Due>,
     /// Tombstones in the order they were made: (until, index of the tombstone, attempt id).
     tomb_queue: VecDeque<(Timestamp, u32, u64)>,
     now: Timestamp,
@@ -547,10 +567,8 @@ impl Tracker {
         if self.store.live.used < self.cfg.max_in_flight {
             return;
         }
-        for &(_, i, _) in self.queue.iter().take(n) {
-            if let Some(a) = self.store.live.get(i) {
-                self.store.index.touch(a.hash);
-            }
+        for due in self.queue.iter().take(n) {
+            self.store.index.touch(due.hash);
         }
     }
 
@@ -637,8 +655,8 @@ impl Tracker {
                     let deadline = now.plus_nanos(timeout);
                     if deadline > a.deadline {
                         a.deadline = deadline;
-                        let id = a.id;
-                        self.queue.push_back((deadline, index, id));
+                        let due = Due::of(a, index);
+                        self.queue.push_back(due);
                     }
                     return;
                 }
@@ -725,7 +743,12 @@ impl Tracker {
             Some(old @ Slot::Live(_)) => self.store.replace(h, old, Slot::Live(index)),
             None => self.store.insert(h, Slot::Live(index)),
         }
-        self.queue.push_back((deadline, index, id));
+        self.queue.push_back(Due {
+            at: deadline,
+            index,
+            hash: h,
+            id,
+        });
         self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.store.live.used as u64);
         index
     }
@@ -796,7 +819,7 @@ impl Tracker {
                     let deadline = now.plus_nanos(cfg.timeout_ns);
                     if deadline > a.deadline {
                         a.deadline = deadline;
-                        queue.push_back((deadline, index, a.id));
+                        queue.push_back(Due::of(a, index));
                     }
                 }
             }
@@ -832,7 +855,13 @@ impl Tracker {
     }
 
     fn expire(&mut self, sink: &mut impl Sink) {
-        while let Some(&(deadline, index, id)) = self.queue.front() {
+        while let Some(&Due {
+            at: deadline,
+            index,
+            id,
+            ..
+        }) = self.queue.front()
+        {
             if deadline > self.now {
                 break;
             }
@@ -868,7 +897,7 @@ impl Tracker {
 
     /// Closes the oldest attempt in flight; false if there is none.
     fn evict_oldest(&mut self, sink: &mut impl Sink) -> bool {
-        while let Some((_, index, id)) = self.queue.pop_front() {
+        while let Some(Due { index, id, .. }) = self.queue.pop_front() {
             if self.store.live.get(index).is_none_or(|a| a.id != id) {
                 continue;
             }

@@ -1,17 +1,276 @@
 //! JSON (one document) and the NDJSON closing line.
+//!
+//! The document is exactly what `serde_json::to_writer_pretty` writes for the [`Report`], plus
+//! a newline, but the `attempts` array (nearly all of a big report) is serialised in chunks on
+//! two threads: each chunk goes to a byte buffer with a [`Pretty`] formatter that starts at the
+//! element's depth, and the chunks are written in order.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use serde::Serialize;
+use serde_json::ser::Formatter;
 
-use crate::model::{CaptureSummary, Report, Summary};
+use crate::model::{AttemptRecord, CaptureSummary, Report, Summary};
+
+/// Attempts serialised per chunk (one buffer of a few hundred KiB).
+const CHUNK: usize = 64;
 
 pub(super) fn write_json(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    // A local buffer: serde_json's many small writes would each be a dynamic call otherwise.
-    let mut buf = io::BufWriter::with_capacity(64 * 1024, out);
-    serde_json::to_writer_pretty(&mut buf, report)?;
-    buf.write_all(b"\n")?;
-    buf.flush()
+    write_json_chunked(report, out, CHUNK)
+}
+
+/// [`write_json`] with `chunk` attempts per buffer; two threads once there are two chunks.
+fn write_json_chunked(report: &Report, out: &mut dyn Write, chunk: usize) -> io::Result<()> {
+    // Every field, so that a new one cannot be forgotten here (the order is the struct's).
+    let Report {
+        schema,
+        tool,
+        capture,
+        attempts,
+        summary,
+        probe,
+    } = report;
+    let mut head = Vec::with_capacity(64 * 1024);
+    head.push(b'{');
+    field(&mut head, true, "schema", schema)?;
+    field(&mut head, false, "tool", tool)?;
+    field(&mut head, false, "capture", capture)?;
+    head.extend_from_slice(b",\n  \"attempts\": [");
+    out.write_all(&head)?;
+    drop(head);
+    let chunks: Vec<&[AttemptRecord]> = attempts.chunks(chunk.max(1)).collect();
+    // The pieces after the head, in the order they are written: the chunks of attempts, then
+    // the tail (end of the array, summary, probe). The tail is the biggest piece, so it is
+    // started first.
+    let piece = |k: usize, buf: &mut Vec<u8>| -> io::Result<()> {
+        if let Some(c) = chunks.get(k) {
+            return elements(c, k == 0, buf);
+        }
+        if !attempts.is_empty() {
+            buf.extend_from_slice(b"\n  ");
+        }
+        buf.push(b']');
+        field(buf, false, "summary", summary)?;
+        if let Some(probe) = probe {
+            field(buf, false, "probe", probe)?;
+        }
+        buf.extend_from_slice(b"\n}\n");
+        Ok(())
+    };
+    let pieces = chunks.len() + 1;
+    let started = |j: usize| (j + pieces - 1) % pieces;
+    in_order(pieces, started, piece, out)?;
+    out.flush()
+}
+
+/// Makes pieces `0..n` with `make` on this thread and one more (in the order `start(0)`,
+/// `start(1)`, …) and writes them to `out` in order `0..n`, with at most a few buffers alive.
+fn in_order(
+    n: usize,
+    start: impl Fn(usize) -> usize + Sync,
+    make: impl Fn(usize, &mut Vec<u8>) -> io::Result<()> + Sync,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    /// Pieces made ahead of the one to write next, at most.
+    const AHEAD: usize = 6;
+    let new_buf = || Vec::with_capacity(256 * 1024);
+    if n <= 2 {
+        let mut buf = new_buf();
+        for k in 0..n {
+            buf.clear();
+            make(k, &mut buf)?;
+            out.write_all(&buf)?;
+        }
+        return Ok(());
+    }
+    let next = AtomicUsize::new(0);
+    let (next, start, make) = (&next, &start, &make);
+    std::thread::scope(|s| {
+        let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Vec<u8>)>(AHEAD);
+        let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+        let worker = s.spawn(move || -> io::Result<()> {
+            loop {
+                let j = next.fetch_add(1, Ordering::Relaxed);
+                if j >= n {
+                    return Ok(());
+                }
+                let k = start(j);
+                let mut buf = spare_rx.try_recv().unwrap_or_else(|_| new_buf());
+                buf.clear();
+                make(k, &mut buf)?;
+                if done_tx.send((k, buf)).is_err() {
+                    // The writer stopped, on an error it reports.
+                    return Ok(());
+                }
+            }
+        });
+        let mut ready: Vec<Option<Vec<u8>>> = (0..n).map(|_| None).collect();
+        let mut spare: Vec<Vec<u8>> = Vec::new();
+        let mut waiting = 0;
+        let mut written = 0;
+        let mut result = Ok(());
+        while written < n {
+            while let Ok((k, buf)) = done_rx.try_recv() {
+                ready[k] = Some(buf);
+                waiting += 1;
+            }
+            if let Some(buf) = ready[written].take() {
+                waiting -= 1;
+                written += 1;
+                result = out.write_all(&buf);
+                if result.is_err() {
+                    break;
+                }
+                if spare.len() < 2 {
+                    spare.push(buf);
+                } else {
+                    let _ = spare_tx.send(buf);
+                }
+                continue;
+            }
+            if waiting < AHEAD {
+                let j = next.fetch_add(1, Ordering::Relaxed);
+                if j < n {
+                    let k = start(j);
+                    let mut buf = spare.pop().unwrap_or_else(new_buf);
+                    buf.clear();
+                    result = make(k, &mut buf);
+                    if result.is_err() {
+                        break;
+                    }
+                    ready[k] = Some(buf);
+                    waiting += 1;
+                    continue;
+                }
+            }
+            match done_rx.recv() {
+                Ok((k, buf)) => {
+                    ready[k] = Some(buf);
+                    waiting += 1;
+                }
+                // The worker stopped early: its result says why.
+                Err(_) => break,
+            }
+        }
+        drop(done_rx);
+        match worker.join() {
+            Ok(r) => result.and(r),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// `"key": value` as a member of the top-level object.
+fn field<T: Serialize + ?Sized>(buf: &mut Vec<u8>, first: bool, key: &str, value: &T) -> io::Result<()> {
+    buf.extend_from_slice(if first { b"\n  \"" } else { b",\n  \"" });
+    buf.extend_from_slice(key.as_bytes());
+    buf.extend_from_slice(b"\": ");
+    value.serialize(&mut serde_json::Serializer::with_formatter(&mut *buf, Pretty::at(1)))?;
+    Ok(())
+}
+
+/// Serialises `items` as elements of the attempts array (depth 2) into `buf`, each preceded by
+/// its separator and indent.
+fn elements(items: &[AttemptRecord], first: bool, buf: &mut Vec<u8>) -> io::Result<()> {
+    for (i, a) in items.iter().enumerate() {
+        buf.extend_from_slice(if first && i == 0 { b"\n    " } else { b",\n    " });
+        a.serialize(&mut serde_json::Serializer::with_formatter(&mut *buf, Pretty::at(2)))?;
+    }
+    Ok(())
+}
+
+/// serde_json's `PrettyFormatter` (two spaces per level) starting at a given depth, writing
+/// each indent in one piece.
+struct Pretty {
+    depth: usize,
+    has_value: bool,
+}
+
+impl Pretty {
+    fn at(depth: usize) -> Pretty {
+        Pretty {
+            depth,
+            has_value: false,
+        }
+    }
+
+    fn newline_indent<W: ?Sized + Write>(&self, w: &mut W, comma: bool) -> io::Result<()> {
+        const SPACES: &[u8; 66] = b",\n                                                                ";
+        let n = 2 * self.depth;
+        let start = if comma { 0 } else { 1 };
+        if n <= SPACES.len() - 2 {
+            w.write_all(&SPACES[start..2 + n])
+        } else {
+            w.write_all(&SPACES[start..2])?;
+            for _ in 0..self.depth {
+                w.write_all(b"  ")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+impl Formatter for Pretty {
+    #[inline]
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+
+    #[inline]
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.newline_indent(w, false)?;
+        }
+        w.write_all(b"]")
+    }
+
+    #[inline]
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.newline_indent(w, !first)
+    }
+
+    #[inline]
+    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    #[inline]
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+
+    #[inline]
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.newline_indent(w, false)?;
+        }
+        w.write_all(b"}")
+    }
+
+    #[inline]
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.newline_indent(w, !first)
+    }
+
+    #[inline]
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    #[inline]
+    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 pub(super) fn write_ndjson_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -33,4 +292,103 @@ pub(super) fn write_ndjson_summary(report: &Report, out: &mut dyn Write) -> io::
         },
     )?;
     out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Source;
+    use crate::{analyze, AnalyzeConfig};
+
+    fn pretty(report: &Report) -> Vec<u8> {
+        let mut want = serde_json::to_vec_pretty(report).expect("serialises");
+        want.push(b'\n');
+        want
+    }
+
+    fn chunked(report: &Report, chunk: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        write_json_chunked(report, &mut got, chunk).expect("writes");
+        got
+    }
+
+    fn lab_reports() -> Vec<(String, Report)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        let mut paths: Vec<_> = std::fs::read_dir(&dir)
+            .expect("captures/")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+            .collect();
+        paths.sort();
+        assert!(paths.len() >= 20, "the lab captures are in {}", dir.display());
+        paths
+            .into_iter()
+            .map(|p| {
+                let cfg = AnalyzeConfig {
+                    sources: vec![Source::Path(p.clone())],
+                    track: Default::default(),
+                };
+                (p.display().to_string(), analyze(&cfg, None).expect("analyses"))
+            })
+            .collect()
+    }
+
+    /// The document is byte for byte what `to_writer_pretty` writes, whatever the chunking
+    /// (one thread or two, first and last chunks short or full).
+    #[test]
+    fn chunked_document_is_to_writer_pretty() {
+        for (name, report) in lab_reports() {
+            let want = pretty(&report);
+            for chunk in [1, 2, 3, 5, CHUNK] {
+                assert!(chunked(&report, chunk) == want, "{name}, chunks of {chunk}");
+            }
+        }
+    }
+
+    /// All attempts of all lab captures in one report: many chunks on both threads.
+    #[test]
+    fn many_chunks_with_probe_and_no_attempts() {
+        let mut reports = lab_reports();
+        let (_, mut all) = reports.pop().expect("a report");
+        for (_, r) in reports {
+            all.attempts.extend(r.attempts);
+        }
+        assert!(all.attempts.len() >= 40, "{} attempts", all.attempts.len());
+        let want = pretty(&all);
+        for chunk in [1, 4, 7] {
+            assert!(chunked(&all, chunk) == want, "chunks of {chunk}");
+        }
+        all.probe = Some(crate::probe::ProbeSummary {
+            target: "example.test:443".into(),
+            mode: crate::probe::ProbeMode::Local,
+            addresses: vec!["192.0.2.1".parse().expect("address")],
+            port: 443,
+            source: None,
+            baseline: None,
+            locate: None,
+            trace: Vec::new(),
+            packets_sent: 3,
+            resets_sent: 0,
+            duration_ms: 1.5,
+            notes: vec!["a \"quoted\"\nnote".into()],
+            local: None,
+        });
+        assert!(chunked(&all, 3) == pretty(&all), "with a probe summary");
+        all.attempts.clear();
+        assert!(chunked(&all, 3) == pretty(&all), "with no attempts");
+    }
+
+    /// Depths beyond the indent table are indented like serde_json does.
+    #[test]
+    fn deep_nesting_matches_pretty_formatter() {
+        let mut v = serde_json::json!({"leaf": [1, {"a": []}, {}]});
+        for i in 0..40 {
+            v = serde_json::json!({ format!("k{i}"): [v, i] });
+        }
+        let want = serde_json::to_vec_pretty(&v).expect("serialises");
+        let mut got = Vec::new();
+        v.serialize(&mut serde_json::Serializer::with_formatter(&mut got, Pretty::at(0)))
+            .expect("serialises");
+        assert!(got == want);
+    }
 }

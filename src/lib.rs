@@ -502,7 +502,7 @@ impl Sink for Streaming<'_, '_> {
 fn answer_record(a: &Attempt, e: &Event) -> AnswerRecord {
     let (flags, seq, ack, window, payload_len, icmp_type, icmp_code) = match e.obs.l4 {
         L4::Tcp(t) => (
-            Some(t.flags.to_string()),
+            Some(flags_text(t.flags)),
             Some(t.seq.0),
             t.flags.ack().then_some(t.ack.0),
             Some(t.window),
@@ -531,6 +531,23 @@ fn answer_record(a: &Attempt, e: &Event) -> AnswerRecord {
     }
 }
 
+/// `flags.to_string()`, remembered per thread for the few combinations a capture holds.
+fn flags_text(flags: flow::TcpFlags) -> String {
+    thread_local! {
+        static SEEN: std::cell::RefCell<Vec<(flow::TcpFlags, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SEEN.with_borrow_mut(|seen| {
+        if let Some((_, s)) = seen.iter().find(|(f, _)| *f == flags) {
+            return s.clone();
+        }
+        let s = flags.to_string();
+        if seen.len() < 64 {
+            seen.push((flags, s.clone()));
+        }
+        s
+    })
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -539,29 +556,45 @@ fn round3(x: f64) -> f64 {
 /// `i` ICMP unreachable, `t` ICMP time exceeded, `d` other server segment, `A` client ACK,
 /// `R` client RST; `r` after `h` is a reset of the established connection. A packet the client ignored is followed by `!`.
 pub fn history(a: &Attempt) -> String {
-    let mut items: Vec<(Timestamp, u8, String)> = a.syn_times.iter().map(|t| (*t, 0, "S".to_string())).collect();
+    // (time, SYNs before other packets at the same time, letter, ignored)
+    let mut items: smallvec::SmallVec<[(Timestamp, u8, u8, bool); 16]> =
+        a.syn_times.iter().map(|t| (*t, 0, b'S', false)).collect();
     for e in &a.events {
         let c = match e.role {
-            Role::SynAck => "h",
-            Role::Rst => "r",
-            Role::IcmpUnreachable => "i",
-            Role::IcmpTimeExceeded => "t",
-            Role::ServerOther => "d",
-            Role::ClientAck => "A",
-            Role::ClientRst => "R",
-            Role::ResetAfterHandshake => "r",
+            Role::SynAck => b'h',
+            Role::Rst => b'r',
+            Role::IcmpUnreachable => b'i',
+            Role::IcmpTimeExceeded => b't',
+            Role::ServerOther => b'd',
+            Role::ClientAck => b'A',
+            Role::ClientRst => b'R',
+            Role::ResetAfterHandshake => b'r',
         };
         let ignored = e.role.is_answer() && !e.acceptable;
-        items.push((e.obs.ts, 1, format!("{c}{}", if ignored { "!" } else { "" })));
+        items.push((e.obs.ts, 1, c, ignored));
     }
-    items.sort_by_key(|(t, k, _)| (*t, *k));
-    items.into_iter().map(|(_, _, s)| s).collect()
+    // Stable: packets at the same time keep their order.
+    items.sort_by_key(|(t, k, _, _)| (*t, *k));
+    let mut out = String::with_capacity(items.len() + items.iter().filter(|i| i.3).count());
+    for (_, _, c, ignored) in items {
+        out.push(char::from(c));
+        if ignored {
+            out.push('!');
+        }
+    }
+    out
 }
 
 fn record(id: u64, file: &str, a: &Attempt, v: Verdict) -> AttemptRecord {
     let out = outcome(a);
     let client_error = attribute::client_error(a);
     let waited_ms = (out == Outcome::NoAnswer).then(|| round3(a.closed.0.millis_since(a.start)));
+    let packets: Vec<AnswerRecord> = a.events.iter().map(|e| answer_record(a, e)).collect();
+    // The answer is one of the packets (`Attempt::answer`'s choice).
+    let answer = a
+        .answer()
+        .and_then(|ans| a.events.iter().position(|e| std::ptr::eq(e, ans)))
+        .map(|i| packets[i].clone());
     AttemptRecord {
         id,
         file: file.to_string(),
@@ -574,8 +607,8 @@ fn record(id: u64, file: &str, a: &Attempt, v: Verdict) -> AttemptRecord {
         syns: a.syns,
         syn_times_ms: a.syn_times.iter().map(|t| round3(t.millis_since(a.start))).collect(),
         outcome: out,
-        answer: a.answer().map(|e| answer_record(a, e)),
-        packets: a.events.iter().map(|e| answer_record(a, e)).collect(),
+        answer,
+        packets,
         waited_ms,
         client_error,
         browser_error: attribute::browser_error(client_error),

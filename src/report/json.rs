@@ -7,22 +7,37 @@
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 
 use serde::Serialize;
 use serde_json::ser::Formatter;
 
-use crate::model::{AttemptRecord, CaptureSummary, Report, Summary};
+use crate::model::{AttemptRecord, CaptureSummary, Destination, Report, Summary};
 
-/// Attempts serialised per chunk (one buffer of a few hundred KiB).
-const CHUNK: usize = 64;
+/// Attempts serialised per piece (a buffer of some 70 KiB).
+const CHUNK: usize = 32;
+/// Destinations of the summary per piece (some 60 KiB).
+const DEST_CHUNK: usize = 256;
 
 pub(super) fn write_json(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    write_json_chunked(report, out, CHUNK)
+    write_json_chunked(report, out, CHUNK, DEST_CHUNK)
 }
 
-/// [`write_json`] with `chunk` attempts per buffer; two threads once there are two chunks.
-fn write_json_chunked(report: &Report, out: &mut dyn Write, chunk: usize) -> io::Result<()> {
+/// A part of the document, made into one buffer.
+enum Piece<'a> {
+    /// Attempts; the first ones of the array or not.
+    Attempts(&'a [AttemptRecord], bool),
+    /// The end of the attempts array, and the summary up to its destinations.
+    SummaryHead,
+    /// Destinations of the summary; the first ones or not.
+    Destinations(&'a [Destination], bool),
+    /// The rest of the document.
+    Tail,
+}
+
+/// [`write_json`] with `chunk` attempts and `dest_chunk` destinations per piece; two threads
+/// once there are several pieces.
+fn write_json_chunked(report: &Report, out: &mut dyn Write, chunk: usize, dest_chunk: usize) -> io::Result<()> {
     // Every field, so that a new one cannot be forgotten here (the order is the struct's).
     let Report {
         schema,
@@ -32,50 +47,83 @@ fn write_json_chunked(report: &Report, out: &mut dyn Write, chunk: usize) -> io:
         summary,
         probe,
     } = report;
+    let Summary {
+        attempts: summary_attempts,
+        unlisted_attempts,
+        other_destinations,
+        by_outcome,
+        by_verdict,
+        destinations,
+        hints,
+    } = summary;
     let mut head = Vec::with_capacity(64 * 1024);
     head.push(b'{');
-    field(&mut head, true, "schema", schema)?;
-    field(&mut head, false, "tool", tool)?;
-    field(&mut head, false, "capture", capture)?;
+    member(&mut head, true, 1, "schema", schema)?;
+    member(&mut head, false, 1, "tool", tool)?;
+    member(&mut head, false, 1, "capture", capture)?;
     head.extend_from_slice(b",\n  \"attempts\": [");
     out.write_all(&head)?;
     drop(head);
-    let chunks: Vec<&[AttemptRecord]> = attempts.chunks(chunk.max(1)).collect();
-    // The pieces after the head, in the order they are written: the chunks of attempts, then
-    // the tail (end of the array, summary, probe). The tail is the biggest piece, so it is
-    // started first.
-    let piece = |k: usize, buf: &mut Vec<u8>| -> io::Result<()> {
-        if let Some(c) = chunks.get(k) {
-            return elements(c, k == 0, buf);
+    let mut pieces: Vec<Piece> = Vec::new();
+    for (i, c) in attempts.chunks(chunk.max(1)).enumerate() {
+        pieces.push(Piece::Attempts(c, i == 0));
+    }
+    pieces.push(Piece::SummaryHead);
+    for (i, c) in destinations.chunks(dest_chunk.max(1)).enumerate() {
+        pieces.push(Piece::Destinations(c, i == 0));
+    }
+    pieces.push(Piece::Tail);
+    let make = |k: usize, buf: &mut Vec<u8>| -> io::Result<()> {
+        match pieces[k] {
+            Piece::Attempts(items, first) => elements(items, first, 2, buf),
+            Piece::Destinations(items, first) => elements(items, first, 3, buf),
+            Piece::SummaryHead => {
+                close_array(buf, 1, attempts.is_empty());
+                buf.extend_from_slice(b",\n  \"summary\": {");
+                member(buf, true, 2, "attempts", summary_attempts)?;
+                member(buf, false, 2, "unlisted_attempts", unlisted_attempts)?;
+                member(buf, false, 2, "other_destinations", other_destinations)?;
+                member(buf, false, 2, "by_outcome", by_outcome)?;
+                member(buf, false, 2, "by_verdict", by_verdict)?;
+                buf.extend_from_slice(b",\n    \"destinations\": [");
+                Ok(())
+            }
+            Piece::Tail => {
+                close_array(buf, 2, destinations.is_empty());
+                member(buf, false, 2, "hints", hints)?;
+                buf.extend_from_slice(b"\n  }");
+                if let Some(probe) = probe {
+                    member(buf, false, 1, "probe", probe)?;
+                }
+                buf.extend_from_slice(b"\n}\n");
+                Ok(())
+            }
         }
-        if !attempts.is_empty() {
-            buf.extend_from_slice(b"\n  ");
-        }
-        buf.push(b']');
-        field(buf, false, "summary", summary)?;
-        if let Some(probe) = probe {
-            field(buf, false, "probe", probe)?;
-        }
-        buf.extend_from_slice(b"\n}\n");
-        Ok(())
     };
-    let pieces = chunks.len() + 1;
-    let started = |j: usize| (j + pieces - 1) % pieces;
-    in_order(pieces, started, piece, out)?;
+    in_order(pieces.len(), make, out)?;
     out.flush()
 }
 
-/// Makes pieces `0..n` with `make` on this thread and one more (in the order `start(0)`,
-/// `start(1)`, …) and writes them to `out` in order `0..n`, with at most a few buffers alive.
+/// Closes an array whose elements are at `depth + 1`.
+fn close_array(buf: &mut Vec<u8>, depth: usize, empty: bool) {
+    if !empty {
+        buf.push(b'\n');
+        buf.resize(buf.len() + 2 * depth, b' ');
+    }
+    buf.push(b']');
+}
+
+/// Makes pieces `0..n` with `make` on this thread and one more, and writes them to `out` in
+/// order, with at most a few buffers alive.
 fn in_order(
     n: usize,
-    start: impl Fn(usize) -> usize + Sync,
     make: impl Fn(usize, &mut Vec<u8>) -> io::Result<()> + Sync,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     /// Pieces made ahead of the one to write next, at most.
-    const AHEAD: usize = 6;
-    let new_buf = || Vec::with_capacity(256 * 1024);
+    const AHEAD: usize = 4;
+    // Below the allocator's mmap threshold: reused from the heap rather than mapped afresh.
+    let new_buf = || Vec::with_capacity(96 * 1024);
     if n <= 2 {
         let mut buf = new_buf();
         for k in 0..n {
@@ -86,19 +134,28 @@ fn in_order(
         return Ok(());
     }
     let next = AtomicUsize::new(0);
-    let (next, start, make) = (&next, &start, &make);
+    // Written buffers, to be filled again (there are never more than a few).
+    let pool: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+    let take = |pool: &Mutex<Vec<Vec<u8>>>| {
+        let mut buf = pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_else(new_buf);
+        buf.clear();
+        buf
+    };
+    let give = |pool: &Mutex<Vec<Vec<u8>>>, buf| {
+        if let Ok(mut p) = pool.lock() {
+            p.push(buf);
+        }
+    };
+    let (next, make, pool, take) = (&next, &make, &pool, &take);
     std::thread::scope(|s| {
         let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Vec<u8>)>(AHEAD);
-        let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
         let worker = s.spawn(move || -> io::Result<()> {
             loop {
-                let j = next.fetch_add(1, Ordering::Relaxed);
-                if j >= n {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= n {
                     return Ok(());
                 }
-                let k = start(j);
-                let mut buf = spare_rx.try_recv().unwrap_or_else(|_| new_buf());
-                buf.clear();
+                let mut buf = take(pool);
                 make(k, &mut buf)?;
                 if done_tx.send((k, buf)).is_err() {
                     // The writer stopped, on an error it reports.
@@ -107,7 +164,6 @@ fn in_order(
             }
         });
         let mut ready: Vec<Option<Vec<u8>>> = (0..n).map(|_| None).collect();
-        let mut spare: Vec<Vec<u8>> = Vec::new();
         let mut waiting = 0;
         let mut written = 0;
         let mut result = Ok(());
@@ -123,19 +179,13 @@ fn in_order(
                 if result.is_err() {
                     break;
                 }
-                if spare.len() < 2 {
-                    spare.push(buf);
-                } else {
-                    let _ = spare_tx.send(buf);
-                }
+                give(pool, buf);
                 continue;
             }
             if waiting < AHEAD {
-                let j = next.fetch_add(1, Ordering::Relaxed);
-                if j < n {
-                    let k = start(j);
-                    let mut buf = spare.pop().unwrap_or_else(new_buf);
-                    buf.clear();
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k < n {
+                    let mut buf = take(pool);
                     result = make(k, &mut buf);
                     if result.is_err() {
                         break;
@@ -162,21 +212,30 @@ fn in_order(
     })
 }
 
-/// `"key": value` as a member of the top-level object.
-fn field<T: Serialize + ?Sized>(buf: &mut Vec<u8>, first: bool, key: &str, value: &T) -> io::Result<()> {
-    buf.extend_from_slice(if first { b"\n  \"" } else { b",\n  \"" });
+/// `"key": value` as a member of an object whose members are at `depth`.
+fn member<T: Serialize + ?Sized>(buf: &mut Vec<u8>, first: bool, depth: usize, key: &str, value: &T) -> io::Result<()> {
+    buf.extend_from_slice(if first { b"\n" } else { b",\n" });
+    buf.resize(buf.len() + 2 * depth, b' ');
+    buf.push(b'"');
     buf.extend_from_slice(key.as_bytes());
     buf.extend_from_slice(b"\": ");
-    value.serialize(&mut serde_json::Serializer::with_formatter(&mut *buf, Pretty::at(1)))?;
+    value.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut *buf,
+        Pretty::at(depth),
+    ))?;
     Ok(())
 }
 
-/// Serialises `items` as elements of the attempts array (depth 2) into `buf`, each preceded by
-/// its separator and indent.
-fn elements(items: &[AttemptRecord], first: bool, buf: &mut Vec<u8>) -> io::Result<()> {
+/// Serialises `items` as elements of an array (at `depth`) into `buf`, each preceded by its
+/// separator and indent.
+fn elements<T: Serialize>(items: &[T], first: bool, depth: usize, buf: &mut Vec<u8>) -> io::Result<()> {
     for (i, a) in items.iter().enumerate() {
-        buf.extend_from_slice(if first && i == 0 { b"\n    " } else { b",\n    " });
-        a.serialize(&mut serde_json::Serializer::with_formatter(&mut *buf, Pretty::at(2)))?;
+        buf.extend_from_slice(if first && i == 0 { b"\n" } else { b",\n" });
+        buf.resize(buf.len() + 2 * depth, b' ');
+        a.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut *buf,
+            Pretty::at(depth),
+        ))?;
     }
     Ok(())
 }
@@ -308,7 +367,7 @@ mod tests {
 
     fn chunked(report: &Report, chunk: usize) -> Vec<u8> {
         let mut got = Vec::new();
-        write_json_chunked(report, &mut got, chunk).expect("writes");
+        write_json_chunked(report, &mut got, chunk, chunk + 1).expect("writes");
         got
     }
 
@@ -345,15 +404,22 @@ mod tests {
         }
     }
 
-    /// All attempts of all lab captures in one report: many chunks on both threads.
+    /// All attempts and destinations of all lab captures in one report: many pieces on both
+    /// threads.
     #[test]
     fn many_chunks_with_probe_and_no_attempts() {
         let mut reports = lab_reports();
         let (_, mut all) = reports.pop().expect("a report");
         for (_, r) in reports {
             all.attempts.extend(r.attempts);
+            all.summary.destinations.extend(r.summary.destinations);
         }
         assert!(all.attempts.len() >= 40, "{} attempts", all.attempts.len());
+        assert!(
+            all.summary.destinations.len() >= 20,
+            "{} destinations",
+            all.summary.destinations.len()
+        );
         let want = pretty(&all);
         for chunk in [1, 4, 7] {
             assert!(chunked(&all, chunk) == want, "chunks of {chunk}");
@@ -376,6 +442,8 @@ mod tests {
         assert!(chunked(&all, 3) == pretty(&all), "with a probe summary");
         all.attempts.clear();
         assert!(chunked(&all, 3) == pretty(&all), "with no attempts");
+        all.summary.destinations.clear();
+        assert!(chunked(&all, 3) == pretty(&all), "with no destinations");
     }
 
     /// Depths beyond the indent table are indented like serde_json does.

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use crate::decode::{IcmpError, IcmpKind, Observation, TcpInfo, L4};
 use crate::track::{outcome, Attempt, Event, Outcome, Role};
@@ -163,12 +164,12 @@ pub struct HostBaseline {
     pub synacks: u64,
     /// Minimum SYN → SYN-ACK time, ms.
     pub min_rtt_ms: Option<f64>,
-    /// IPv4 IDs of its non-RST packets (first 32).
-    ip_ids: Vec<u16>,
+    /// IPv4 IDs of its non-RST packets (first [`MAX_IP_IDS`], inline: no allocation per host).
+    ip_ids: SmallVec<[u16; MAX_IP_IDS]>,
     /// (window, option layout) of its first SYN-ACK.
     pub synack_fingerprint: Option<(u16, u64)>,
-    /// Ports on which it sent a SYN-ACK.
-    pub open_ports: Vec<u16>,
+    /// Ports on which it sent a SYN-ACK (the first [`MAX_OPEN_PORTS`]).
+    pub open_ports: SmallVec<[u16; MAX_OPEN_PORTS]>,
     /// IPv4 packets with and without the don't-fragment bit.
     pub df: (u64, u64),
     /// IPv6 packets with a non-zero and a zero flow label.
@@ -224,6 +225,8 @@ pub struct Baselines {
 
 /// Most IP IDs kept per host.
 const MAX_IP_IDS: usize = 32;
+/// Most open ports kept per host.
+pub const MAX_OPEN_PORTS: usize = 16;
 /// Most hosts kept (memory bound under floods of random sources).
 const MAX_HOSTS: usize = 100_000;
 
@@ -270,7 +273,7 @@ impl Baselines {
             if h.synack_fingerprint.is_none() {
                 h.synack_fingerprint = Some((t.window, t.options.layout));
             }
-            if !h.open_ports.contains(&t.src_port) && h.open_ports.len() < 16 {
+            if !h.open_ports.contains(&t.src_port) && h.open_ports.len() < MAX_OPEN_PORTS {
                 h.open_ports.push(t.src_port);
             }
         }
@@ -853,7 +856,8 @@ fn decide_silence(
                 "host_alive",
                 format!(
                     "{} answered SYN-ACK on port(s) {:?} in this capture",
-                    a.server.ip, h.open_ports
+                    a.server.ip,
+                    &h.open_ports[..]
                 ),
                 None,
                 "the host is up: a filter drops SYNs to this port",
@@ -1054,7 +1058,9 @@ pub fn capture_hints(attempts: &[(&Attempt, &Verdict)], b: &Baselines) -> Vec<St
             n_hops(fps[0].0)
         ));
     }
-    let mut by_dest: HashMap<IpAddr, (u64, u64)> = HashMap::new();
+    // Only counts: the order of the map never shows (the names are sorted).
+    let mut by_dest: HashMap<IpAddr, (u64, u64), foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(attempts.len().min(1 << 16), Default::default());
     for (a, v) in attempts {
         let e = by_dest.entry(a.server.ip).or_default();
         if v.verdict == VerdictKind::Accepted {

@@ -68,7 +68,7 @@ impl Timestamp {
             }
         }
         b[n] = b'Z';
-        String::from_utf8_lossy(&b[..=n]).into_owned()
+        std::str::from_utf8(&b[..=n]).map_or_else(|_| format!("@{}ns", self.0), str::to_owned)
     }
 }
 

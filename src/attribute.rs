@@ -202,6 +202,45 @@ impl HostBaseline {
         }
     }
 
+    /// Learns from one of its own TCP packets.
+    #[inline(always)]
+    fn learn(&mut self, o: &Observation, t: &TcpInfo) {
+        let d = hops(o.ip.ttl);
+        self.hops = Some(match self.hops {
+            Some((lo, hi)) => (lo.min(d), hi.max(d)),
+            None => (d, d),
+        });
+        self.initial_ttl = Some(initial_ttl(o.ip.ttl));
+        self.packets += 1;
+        if let Some(id) = o.ip.ip_id {
+            if self.ip_ids.len() < MAX_IP_IDS {
+                self.ip_ids.push(id);
+            }
+            if o.ip.df {
+                self.df.0 += 1;
+            } else {
+                self.df.1 += 1;
+            }
+        }
+        match o.ip.flow_label {
+            Some(0) => self.flow_label.1 += 1,
+            Some(_) => self.flow_label.0 += 1,
+            None => {}
+        }
+        if t.flags.syn() && t.flags.ack() {
+            self.synacks += 1;
+            if self.synack_tos.is_none() {
+                self.synack_tos = Some(o.ip.tos);
+            }
+            if self.synack_fingerprint.is_none() {
+                self.synack_fingerprint = Some((t.window, t.options.layout));
+            }
+            if !self.open_ports.contains(&t.src_port) && self.open_ports.len() < MAX_OPEN_PORTS {
+                self.open_ports.push(t.src_port);
+            }
+        }
+    }
+
     fn describe_hops(&self) -> String {
         match self.hops {
             Some((lo, hi)) if lo == hi => format!(
@@ -239,43 +278,13 @@ impl Baselines {
             // SYNs are the clients' packets; they say nothing about servers.
             return;
         }
-        if self.hosts.len() >= MAX_HOSTS && !self.hosts.contains_key(&o.ip.src) {
+        // One lookup for a known host (nearly every packet); a new one is inserted.
+        if let Some(h) = self.hosts.get_mut(&o.ip.src) {
+            h.learn(o, &t);
             return;
         }
-        let h = self.hosts.entry(o.ip.src).or_default();
-        let d = hops(o.ip.ttl);
-        h.hops = Some(match h.hops {
-            Some((lo, hi)) => (lo.min(d), hi.max(d)),
-            None => (d, d),
-        });
-        h.initial_ttl = Some(initial_ttl(o.ip.ttl));
-        h.packets += 1;
-        if let Some(id) = o.ip.ip_id {
-            if h.ip_ids.len() < MAX_IP_IDS {
-                h.ip_ids.push(id);
-            }
-            if o.ip.df {
-                h.df.0 += 1;
-            } else {
-                h.df.1 += 1;
-            }
-        }
-        match o.ip.flow_label {
-            Some(0) => h.flow_label.1 += 1,
-            Some(_) => h.flow_label.0 += 1,
-            None => {}
-        }
-        if t.flags.syn() && t.flags.ack() {
-            h.synacks += 1;
-            if h.synack_tos.is_none() {
-                h.synack_tos = Some(o.ip.tos);
-            }
-            if h.synack_fingerprint.is_none() {
-                h.synack_fingerprint = Some((t.window, t.options.layout));
-            }
-            if !h.open_ports.contains(&t.src_port) && h.open_ports.len() < MAX_OPEN_PORTS {
-                h.open_ports.push(t.src_port);
-            }
+        if self.hosts.len() < MAX_HOSTS {
+            self.hosts.entry(o.ip.src).or_default().learn(o, &t);
         }
     }
 
@@ -1043,8 +1052,8 @@ pub fn browser_error(errno: Option<&str>) -> Option<&'static str> {
     })
 }
 
-/// Capture-wide hints over all attempts.
-pub fn capture_hints(attempts: &[(&Attempt, &Verdict)], b: &Baselines) -> Vec<String> {
+/// Capture-wide hints over all attempts, given as (server address, verdict).
+pub fn capture_hints(verdicts: impl ExactSizeIterator<Item = (IpAddr, VerdictKind)>, b: &Baselines) -> Vec<String> {
     let mut hints = Vec::new();
     // The same TTL and SYN-ACK fingerprint for every remote host: one device answers for all.
     let fps: Vec<(u8, (u16, u64))> = b
@@ -1060,10 +1069,10 @@ pub fn capture_hints(attempts: &[(&Attempt, &Verdict)], b: &Baselines) -> Vec<St
     }
     // Only counts: the order of the map never shows (the names are sorted).
     let mut by_dest: HashMap<IpAddr, (u64, u64), foldhash::fast::RandomState> =
-        HashMap::with_capacity_and_hasher(attempts.len().min(1 << 16), Default::default());
-    for (a, v) in attempts {
-        let e = by_dest.entry(a.server.ip).or_default();
-        if v.verdict == VerdictKind::Accepted {
+        HashMap::with_capacity_and_hasher(verdicts.len().min(1 << 16), Default::default());
+    for (server, verdict) in verdicts {
+        let e = by_dest.entry(server).or_default();
+        if verdict == VerdictKind::Accepted {
             e.0 += 1;
         } else {
             e.1 += 1;

@@ -227,20 +227,18 @@ impl<'cb> Engine<'cb> {
             });
         }
         let files = std::mem::take(&mut self.collector.files);
-        let attempts: Vec<(u32, Attempt)> = std::mem::take(&mut self.collector.attempts).into_values().collect();
-        for (_, a) in &attempts {
+        let attempts = std::mem::take(&mut self.collector.attempts);
+        for (_, a) in attempts.values() {
             baselines.observe_attempt(a);
         }
-        // Attribution and records are independent per attempt: both cores share them.
-        let verdicts: Vec<Verdict> = in_parallel(&attempts, |_, (_, a)| attribute::attribute(a, &baselines));
-        let pairs: Vec<(&Attempt, &Verdict)> = attempts.iter().map(|(_, a)| a).zip(verdicts.iter()).collect();
-        let hints = attribute::capture_hints(&pairs, &baselines);
-        drop(pairs);
-        // Each attempt is dropped as soon as its record is made, so the two do not pile up.
-        let records: Vec<AttemptRecord> = in_parallel_mut(attempts, verdicts, |i, (f, a), v| {
+        // Attribution and records are independent per attempt: both cores share them, and each
+        // attempt is dropped as soon as its record is made, so the two do not pile up.
+        let records: Vec<AttemptRecord> = in_parallel(attempts, |i, (f, a)| {
             let file = files.get(f as usize).map(String::as_str).unwrap_or_default();
+            let v = attribute::attribute(&a, &baselines);
             record(i as u64 + 1, file, &a, v)
         });
+        let hints = attribute::capture_hints(records.iter().map(|r| (r.server.ip, r.verdict)), &baselines);
         let summary_block = summarize(&records, hints, folded);
         Report {
             schema: model::SCHEMA,
@@ -256,53 +254,30 @@ impl<'cb> Engine<'cb> {
 /// Below this many items, [`in_parallel`] does not start a thread.
 const PARALLEL_MIN: usize = 256;
 
-/// `f(index, item)` for every item, on this thread and one more, in order.
-fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
-    if items.len() < PARALLEL_MIN {
-        return items.iter().enumerate().map(|(i, x)| f(i, x)).collect();
-    }
-    let (first, second) = items.split_at(items.len() / 2);
+/// `f(index, item)` for every item of `items` (by value, in key order), on this thread and
+/// one more; the results in order. The map is split in two, not copied.
+fn in_parallel<K: Ord + Copy + Send, T: Send, R: Send>(
+    mut items: BTreeMap<K, T>,
+    f: impl Fn(usize, T) -> R + Sync,
+) -> Vec<R> {
+    let n = items.len();
+    let middle = items.keys().nth(n / 2).copied();
+    let (Some(middle), true) = (middle, n >= PARALLEL_MIN) else {
+        return items.into_values().enumerate().map(|(i, x)| f(i, x)).collect();
+    };
+    let second = items.split_off(&middle);
+    let offset = items.len();
     let f = &f;
     std::thread::scope(|s| {
         let other = s.spawn(move || {
             second
-                .iter()
+                .into_values()
                 .enumerate()
-                .map(|(i, x)| f(first.len() + i, x))
+                .map(|(i, x)| f(offset + i, x))
                 .collect::<Vec<R>>()
         });
-        let mut out: Vec<R> = first.iter().enumerate().map(|(i, x)| f(i, x)).collect();
-        match other.join() {
-            Ok(rest) => out.extend(rest),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-        out
-    })
-}
-
-/// `f(index, a, b)` for every pair of items of `a` and `b` (of equal length), handed out by
-/// value, on this thread and one more, in order.
-fn in_parallel_mut<A: Send, B: Send, R: Send>(
-    mut a: Vec<A>,
-    mut b: Vec<B>,
-    f: impl Fn(usize, A, B) -> R + Sync,
-) -> Vec<R> {
-    if a.len() < PARALLEL_MIN {
-        return a.into_iter().zip(b).enumerate().map(|(i, (x, y))| f(i, x, y)).collect();
-    }
-    let a2 = a.split_off(a.len() / 2);
-    let b2 = b.split_off(a.len().min(b.len()));
-    let offset = a.len();
-    let f = &f;
-    std::thread::scope(|s| {
-        let other = s.spawn(move || {
-            a2.into_iter()
-                .zip(b2)
-                .enumerate()
-                .map(|(i, (x, y))| f(offset + i, x, y))
-                .collect::<Vec<R>>()
-        });
-        let mut out: Vec<R> = a.into_iter().zip(b).enumerate().map(|(i, (x, y))| f(i, x, y)).collect();
+        let mut out: Vec<R> = Vec::with_capacity(n);
+        out.extend(items.into_values().enumerate().map(|(i, x)| f(i, x)));
         match other.join() {
             Ok(rest) => out.extend(rest),
             Err(panic) => std::panic::resume_unwind(panic),
@@ -692,4 +667,32 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
     }
     s.destinations = dests;
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both halves, in key order, with their positions: the same as one thread.
+    #[test]
+    fn in_parallel_keeps_order_and_positions() {
+        for n in [0, 1, PARALLEL_MIN - 1, PARALLEL_MIN, 1001] {
+            let items: BTreeMap<u64, String> = (0..n as u64)
+                .map(|k| (k * 7 % 1009 + k * 1009, format!("item {k}")))
+                .collect();
+            let want: Vec<(usize, String)> = items.values().cloned().enumerate().collect();
+            let threads = std::sync::Mutex::new(std::collections::HashSet::new());
+            let got = in_parallel(items, |i, s| {
+                threads.lock().expect("lock").insert(std::thread::current().id());
+                (i, s)
+            });
+            assert_eq!(got, want, "{n} items");
+            let used = threads.into_inner().expect("lock").len();
+            assert_eq!(
+                used,
+                if n >= PARALLEL_MIN { 2 } else { n.min(1) },
+                "threads for {n} items"
+            );
+        }
+    }
 }

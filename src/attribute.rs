@@ -339,9 +339,11 @@ struct RstFacts {
 /// Attributes one attempt.
 pub fn attribute(a: &Attempt, b: &Baselines) -> Verdict {
     let out = outcome(a);
-    let host = b.host(&a.server.ip);
     let mut evidence = Vec::new();
-    let forged = forged_rst_evidence(a, host, &mut evidence);
+    let forged = forged_rst_evidence(a, &mut evidence);
+    // Only a refusal or a silence is judged against the server's baseline (the lookup misses
+    // the cache on a big capture, so accepted attempts skip it).
+    let host = || b.host(&a.server.ip);
     match (out, a.answer()) {
         (Outcome::Accepted, None) => {
             if let Some(c) = a.client_continued() {
@@ -377,16 +379,16 @@ pub fn attribute(a: &Attempt, b: &Baselines) -> Verdict {
                 evidence,
             }
         }
-        (Outcome::Refused, Some(rst)) => decide_rst(a, rst, host, evidence),
-        (Outcome::Unreachable, Some(icmp)) => decide_icmp(a, icmp, host, evidence),
-        _ => decide_silence(a, b, host, forged, evidence),
+        (Outcome::Refused, Some(rst)) => decide_rst(a, rst, host(), evidence),
+        (Outcome::Unreachable, Some(icmp)) => decide_icmp(a, icmp, host(), evidence),
+        _ => decide_silence(a, b, host(), forged, evidence),
     }
 }
 
 /// Evidence of RSTs forged by a device on the path, in any outcome: RSTs the client ignored,
 /// RSTs followed by a SYN-ACK, RSTs that disagree with each other. Returns whether a RST
 /// looks injected.
-fn forged_rst_evidence(a: &Attempt, host: Option<&HostBaseline>, evidence: &mut Vec<Evidence>) -> bool {
+fn forged_rst_evidence(a: &Attempt, evidence: &mut Vec<Evidence>) -> bool {
     let rsts: Vec<&Event> = a.events.iter().filter(|e| e.role == Role::Rst).collect();
     if rsts.is_empty() {
         return false;
@@ -448,7 +450,6 @@ fn forged_rst_evidence(a: &Attempt, host: Option<&HostBaseline>, evidence: &mut 
             ));
         }
     }
-    let _ = host;
     forged
 }
 

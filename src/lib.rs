@@ -231,12 +231,12 @@ impl<'cb> Engine<'cb> {
         for (_, a) in attempts.values() {
             baselines.observe_attempt(a);
         }
-        // Attribution and records are independent per attempt: both cores share them, and each
-        // attempt is dropped as soon as its record is made, so the two do not pile up.
+        // Attribution and records are independent per attempt: both cores share them, and half
+        // of the attempts are dropped as their records are made, so the two do not pile up.
         let records: Vec<AttemptRecord> = in_parallel(attempts, |i, (f, a)| {
-            let file = files.get(f as usize).map(String::as_str).unwrap_or_default();
-            let v = attribute::attribute(&a, &baselines);
-            record(i as u64 + 1, file, &a, v)
+            let file = files.get(*f as usize).map(String::as_str).unwrap_or_default();
+            let v = attribute::attribute(a, &baselines);
+            record(i as u64 + 1, file, a, v)
         });
         let hints = attribute::capture_hints(records.iter().map(|r| (r.server.ip, r.verdict)), &baselines);
         let summary_block = summarize(&records, hints, folded);
@@ -254,36 +254,42 @@ impl<'cb> Engine<'cb> {
 /// Below this many items, [`in_parallel`] does not start a thread.
 const PARALLEL_MIN: usize = 256;
 
-/// `f(index, item)` for every item of `items` (by value, in key order), on this thread and
-/// one more; the results in order. The map is split in two, not copied.
-fn in_parallel<K: Ord + Copy + Send, T: Send, R: Send>(
+/// `f(index, item)` for every item of `items` (in key order), on this thread and one more;
+/// the results in order. The map is split in two, not copied. This thread's half is dropped
+/// item by item as it goes; the other thread only reads its half, which this thread drops at
+/// the end: one thread freeing memory that the other allocates from makes them wait for each
+/// other on the allocator's lock.
+fn in_parallel<K: Ord + Copy + Send + Sync, T: Send + Sync, R: Send>(
     mut items: BTreeMap<K, T>,
-    f: impl Fn(usize, T) -> R + Sync,
+    f: impl Fn(usize, &T) -> R + Sync,
 ) -> Vec<R> {
     let n = items.len();
     let middle = items.keys().nth(n / 2).copied();
     let (Some(middle), true) = (middle, n >= PARALLEL_MIN) else {
-        return items.into_values().enumerate().map(|(i, x)| f(i, x)).collect();
+        return items.into_values().enumerate().map(|(i, x)| f(i, &x)).collect();
     };
     let second = items.split_off(&middle);
     let offset = items.len();
     let f = &f;
-    std::thread::scope(|s| {
+    let out = std::thread::scope(|s| {
+        let second = &second;
         let other = s.spawn(move || {
             second
-                .into_values()
+                .values()
                 .enumerate()
                 .map(|(i, x)| f(offset + i, x))
                 .collect::<Vec<R>>()
         });
         let mut out: Vec<R> = Vec::with_capacity(n);
-        out.extend(items.into_values().enumerate().map(|(i, x)| f(i, x)));
+        out.extend(items.into_values().enumerate().map(|(i, x)| f(i, &x)));
         match other.join() {
             Ok(rest) => out.extend(rest),
             Err(panic) => std::panic::resume_unwind(panic),
         }
         out
-    })
+    });
+    drop(second);
+    out
 }
 
 /// Number of skip reasons.
@@ -684,7 +690,7 @@ mod tests {
             let threads = std::sync::Mutex::new(std::collections::HashSet::new());
             let got = in_parallel(items, |i, s| {
                 threads.lock().expect("lock").insert(std::thread::current().id());
-                (i, s)
+                (i, s.clone())
             });
             assert_eq!(got, want, "{n} items");
             let used = threads.into_inner().expect("lock").len();

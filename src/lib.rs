@@ -512,21 +512,17 @@ fn answer_record(a: &Attempt, e: &Event) -> AnswerRecord {
     }
 }
 
-/// `flags.to_string()`, remembered per thread for the few combinations a capture holds.
-fn flags_text(flags: flow::TcpFlags) -> String {
-    thread_local! {
-        static SEEN: std::cell::RefCell<Vec<(flow::TcpFlags, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+/// `flags.to_string()`, shared: the texts of the 256 combinations of the eight flags are made
+/// once (reserved bits, which the text does not show, are formatted each time).
+fn flags_text(flags: flow::TcpFlags) -> std::borrow::Cow<'static, str> {
+    static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    match usize::from(flags.0) {
+        low @ 0..=0xFF => {
+            let texts = TEXTS.get_or_init(|| (0..=0xFF).map(|f| flow::TcpFlags(f).to_string()).collect());
+            std::borrow::Cow::Borrowed(texts[low].as_str())
+        }
+        _ => std::borrow::Cow::Owned(flags.to_string()),
     }
-    SEEN.with_borrow_mut(|seen| {
-        if let Some((_, s)) = seen.iter().find(|(f, _)| *f == flags) {
-            return s.clone();
-        }
-        let s = flags.to_string();
-        if seen.len() < 64 {
-            seen.push((flags, s.clone()));
-        }
-        s
-    })
 }
 
 fn round3(x: f64) -> f64 {
@@ -678,6 +674,14 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flag_texts_are_display() {
+        for f in (0..=0xFFFu16).chain([0xF012, u16::MAX]) {
+            let flags = flow::TcpFlags(f);
+            assert_eq!(flags_text(flags), flags.to_string(), "{f:#x}");
+        }
+    }
 
     /// Both halves, in key order, with their positions: the same as one thread.
     #[test]

@@ -255,19 +255,23 @@ impl Pretty {
         }
     }
 
+    #[inline]
     fn newline_indent<W: ?Sized + Write>(&self, w: &mut W, comma: bool) -> io::Result<()> {
         const SPACES: &[u8; 66] = b",\n                                                                ";
-        let n = 2 * self.depth;
-        let start = if comma { 0 } else { 1 };
-        if n <= SPACES.len() - 2 {
-            w.write_all(&SPACES[start..2 + n])
-        } else {
-            w.write_all(&SPACES[start..2])?;
-            for _ in 0..self.depth {
-                w.write_all(b"  ")?;
-            }
-            Ok(())
+        let end = 2 + 2 * self.depth;
+        if end > SPACES.len() {
+            return self.deep_newline_indent(w, comma);
         }
+        w.write_all(&SPACES[usize::from(!comma)..end])
+    }
+
+    #[cold]
+    fn deep_newline_indent<W: ?Sized + Write>(&self, w: &mut W, comma: bool) -> io::Result<()> {
+        w.write_all(if comma { b",\n" } else { b"\n" })?;
+        for _ in 0..self.depth {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
     }
 }
 

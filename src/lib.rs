@@ -255,16 +255,18 @@ impl<'cb> Engine<'cb> {
 const PARALLEL_MIN: usize = 256;
 
 /// `f(index, item)` for every item of `items` (in key order), on this thread and one more;
-/// the results in order. The map is split in two, not copied. This thread's half is dropped
-/// item by item as it goes; the other thread only reads its half, which this thread drops at
+/// the results in order. The map is split in two, not copied. This thread's part is dropped
+/// item by item as it goes; the other thread only reads its part, which this thread drops at
 /// the end: one thread freeing memory that the other allocates from makes them wait for each
-/// other on the allocator's lock.
+/// other on the allocator's lock. This thread takes the bigger part (3/5): it allocates where
+/// its items were freed, the other thread in fresh memory (measured on a generated capture of
+/// 20k attempts: 7 ms for half here, 11 ms there).
 fn in_parallel<K: Ord + Copy + Send + Sync, T: Send + Sync, R: Send>(
     mut items: BTreeMap<K, T>,
     f: impl Fn(usize, &T) -> R + Sync,
 ) -> Vec<R> {
     let n = items.len();
-    let middle = items.keys().nth(n / 2).copied();
+    let middle = items.keys().nth(n * 3 / 5).copied();
     let (Some(middle), true) = (middle, n >= PARALLEL_MIN) else {
         return items.into_values().enumerate().map(|(i, x)| f(i, &x)).collect();
     };

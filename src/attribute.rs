@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use crate::decode::{IcmpError, IcmpKind, Observation, TcpInfo, L4};
 use crate::track::{outcome, Attempt, Event, Outcome, Role};
@@ -163,12 +164,12 @@ pub struct HostBaseline {
     pub synacks: u64,
     /// Minimum SYN → SYN-ACK time, ms.
     pub min_rtt_ms: Option<f64>,
-    /// IPv4 IDs of its non-RST packets (first 32).
-    ip_ids: Vec<u16>,
+    /// IPv4 IDs of its non-RST packets (first [`MAX_IP_IDS`], inline: no allocation per host).
+    ip_ids: SmallVec<[u16; MAX_IP_IDS]>,
     /// (window, option layout) of its first SYN-ACK.
     pub synack_fingerprint: Option<(u16, u64)>,
-    /// Ports on which it sent a SYN-ACK.
-    pub open_ports: Vec<u16>,
+    /// Ports on which it sent a SYN-ACK (the first [`MAX_OPEN_PORTS`]).
+    pub open_ports: SmallVec<[u16; MAX_OPEN_PORTS]>,
     /// IPv4 packets with and without the don't-fragment bit.
     pub df: (u64, u64),
     /// IPv6 packets with a non-zero and a zero flow label.
@@ -201,6 +202,45 @@ impl HostBaseline {
         }
     }
 
+    /// Learns from one of its own TCP packets.
+    #[inline(always)]
+    fn learn(&mut self, o: &Observation, t: &TcpInfo) {
+        let d = hops(o.ip.ttl);
+        self.hops = Some(match self.hops {
+            Some((lo, hi)) => (lo.min(d), hi.max(d)),
+            None => (d, d),
+        });
+        self.initial_ttl = Some(initial_ttl(o.ip.ttl));
+        self.packets += 1;
+        if let Some(id) = o.ip.ip_id {
+            if self.ip_ids.len() < MAX_IP_IDS {
+                self.ip_ids.push(id);
+            }
+            if o.ip.df {
+                self.df.0 += 1;
+            } else {
+                self.df.1 += 1;
+            }
+        }
+        match o.ip.flow_label {
+            Some(0) => self.flow_label.1 += 1,
+            Some(_) => self.flow_label.0 += 1,
+            None => {}
+        }
+        if t.flags.syn() && t.flags.ack() {
+            self.synacks += 1;
+            if self.synack_tos.is_none() {
+                self.synack_tos = Some(o.ip.tos);
+            }
+            if self.synack_fingerprint.is_none() {
+                self.synack_fingerprint = Some((t.window, t.options.layout));
+            }
+            if !self.open_ports.contains(&t.src_port) && self.open_ports.len() < MAX_OPEN_PORTS {
+                self.open_ports.push(t.src_port);
+            }
+        }
+    }
+
     fn describe_hops(&self) -> String {
         match self.hops {
             Some((lo, hi)) if lo == hi => format!(
@@ -224,6 +264,8 @@ pub struct Baselines {
 
 /// Most IP IDs kept per host.
 const MAX_IP_IDS: usize = 32;
+/// Most open ports kept per host.
+pub const MAX_OPEN_PORTS: usize = 16;
 /// Most hosts kept (memory bound under floods of random sources).
 const MAX_HOSTS: usize = 100_000;
 
@@ -236,43 +278,13 @@ impl Baselines {
             // SYNs are the clients' packets; they say nothing about servers.
             return;
         }
-        if self.hosts.len() >= MAX_HOSTS && !self.hosts.contains_key(&o.ip.src) {
+        // One lookup for a known host (nearly every packet); a new one is inserted.
+        if let Some(h) = self.hosts.get_mut(&o.ip.src) {
+            h.learn(o, &t);
             return;
         }
-        let h = self.hosts.entry(o.ip.src).or_default();
-        let d = hops(o.ip.ttl);
-        h.hops = Some(match h.hops {
-            Some((lo, hi)) => (lo.min(d), hi.max(d)),
-            None => (d, d),
-        });
-        h.initial_ttl = Some(initial_ttl(o.ip.ttl));
-        h.packets += 1;
-        if let Some(id) = o.ip.ip_id {
-            if h.ip_ids.len() < MAX_IP_IDS {
-                h.ip_ids.push(id);
-            }
-            if o.ip.df {
-                h.df.0 += 1;
-            } else {
-                h.df.1 += 1;
-            }
-        }
-        match o.ip.flow_label {
-            Some(0) => h.flow_label.1 += 1,
-            Some(_) => h.flow_label.0 += 1,
-            None => {}
-        }
-        if t.flags.syn() && t.flags.ack() {
-            h.synacks += 1;
-            if h.synack_tos.is_none() {
-                h.synack_tos = Some(o.ip.tos);
-            }
-            if h.synack_fingerprint.is_none() {
-                h.synack_fingerprint = Some((t.window, t.options.layout));
-            }
-            if !h.open_ports.contains(&t.src_port) && h.open_ports.len() < 16 {
-                h.open_ports.push(t.src_port);
-            }
+        if self.hosts.len() < MAX_HOSTS {
+            self.hosts.entry(o.ip.src).or_default().learn(o, &t);
         }
     }
 
@@ -327,9 +339,11 @@ struct RstFacts {
 /// Attributes one attempt.
 pub fn attribute(a: &Attempt, b: &Baselines) -> Verdict {
     let out = outcome(a);
-    let host = b.host(&a.server.ip);
     let mut evidence = Vec::new();
-    let forged = forged_rst_evidence(a, host, &mut evidence);
+    let forged = forged_rst_evidence(a, &mut evidence);
+    // Only a refusal or a silence is judged against the server's baseline (the lookup misses
+    // the cache on a big capture, so accepted attempts skip it).
+    let host = || b.host(&a.server.ip);
     match (out, a.answer()) {
         (Outcome::Accepted, None) => {
             if let Some(c) = a.client_continued() {
@@ -365,16 +379,16 @@ pub fn attribute(a: &Attempt, b: &Baselines) -> Verdict {
                 evidence,
             }
         }
-        (Outcome::Refused, Some(rst)) => decide_rst(a, rst, host, evidence),
-        (Outcome::Unreachable, Some(icmp)) => decide_icmp(a, icmp, host, evidence),
-        _ => decide_silence(a, b, host, forged, evidence),
+        (Outcome::Refused, Some(rst)) => decide_rst(a, rst, host(), evidence),
+        (Outcome::Unreachable, Some(icmp)) => decide_icmp(a, icmp, host(), evidence),
+        _ => decide_silence(a, b, host(), forged, evidence),
     }
 }
 
 /// Evidence of RSTs forged by a device on the path, in any outcome: RSTs the client ignored,
 /// RSTs followed by a SYN-ACK, RSTs that disagree with each other. Returns whether a RST
 /// looks injected.
-fn forged_rst_evidence(a: &Attempt, host: Option<&HostBaseline>, evidence: &mut Vec<Evidence>) -> bool {
+fn forged_rst_evidence(a: &Attempt, evidence: &mut Vec<Evidence>) -> bool {
     let rsts: Vec<&Event> = a.events.iter().filter(|e| e.role == Role::Rst).collect();
     if rsts.is_empty() {
         return false;
@@ -436,7 +450,6 @@ fn forged_rst_evidence(a: &Attempt, host: Option<&HostBaseline>, evidence: &mut 
             ));
         }
     }
-    let _ = host;
     forged
 }
 
@@ -853,7 +866,8 @@ fn decide_silence(
                 "host_alive",
                 format!(
                     "{} answered SYN-ACK on port(s) {:?} in this capture",
-                    a.server.ip, h.open_ports
+                    a.server.ip,
+                    &h.open_ports[..]
                 ),
                 None,
                 "the host is up: a filter drops SYNs to this port",
@@ -1039,8 +1053,8 @@ pub fn browser_error(errno: Option<&str>) -> Option<&'static str> {
     })
 }
 
-/// Capture-wide hints over all attempts.
-pub fn capture_hints(attempts: &[(&Attempt, &Verdict)], b: &Baselines) -> Vec<String> {
+/// Capture-wide hints over all attempts, given as (server address, verdict).
+pub fn capture_hints(verdicts: impl ExactSizeIterator<Item = (IpAddr, VerdictKind)>, b: &Baselines) -> Vec<String> {
     let mut hints = Vec::new();
     // The same TTL and SYN-ACK fingerprint for every remote host: one device answers for all.
     let fps: Vec<(u8, (u16, u64))> = b
@@ -1054,10 +1068,12 @@ pub fn capture_hints(attempts: &[(&Attempt, &Verdict)], b: &Baselines) -> Vec<St
             n_hops(fps[0].0)
         ));
     }
-    let mut by_dest: HashMap<IpAddr, (u64, u64)> = HashMap::new();
-    for (a, v) in attempts {
-        let e = by_dest.entry(a.server.ip).or_default();
-        if v.verdict == VerdictKind::Accepted {
+    // Only counts: the order of the map never shows (the names are sorted).
+    let mut by_dest: HashMap<IpAddr, (u64, u64), foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(verdicts.len().min(1 << 16), Default::default());
+    for (server, verdict) in verdicts {
+        let e = by_dest.entry(server).or_default();
+        if verdict == VerdictKind::Accepted {
             e.0 += 1;
         } else {
             e.1 += 1;

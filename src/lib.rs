@@ -259,20 +259,18 @@ impl<'cb> Engine<'cb> {
             });
         }
         let files = std::mem::take(&mut self.collector.files);
-        let attempts: Vec<(u32, Attempt)> = std::mem::take(&mut self.collector.attempts).into_values().collect();
-        for (_, a) in &attempts {
+        let attempts = std::mem::take(&mut self.collector.attempts);
+        for (_, a) in attempts.values() {
             baselines.observe_attempt(a);
         }
-        // Attribution and records are independent per attempt: both cores share them.
-        let verdicts: Vec<Verdict> = in_parallel(&attempts, |_, (_, a)| attribute::attribute(a, &baselines));
-        let pairs: Vec<(&Attempt, &Verdict)> = attempts.iter().map(|(_, a)| a).zip(verdicts.iter()).collect();
-        let hints = attribute::capture_hints(&pairs, &baselines);
-        drop(pairs);
-        // Each attempt is dropped as soon as its record is made, so the two do not pile up.
-        let records: Vec<AttemptRecord> = in_parallel_mut(attempts, verdicts, |i, (f, a), v| {
-            let file = files.get(f as usize).map(String::as_str).unwrap_or_default();
-            record(i as u64 + 1, file, &a, v)
+        // Attribution and records are independent per attempt: both cores share them, and half
+        // of the attempts are dropped as their records are made, so the two do not pile up.
+        let records: Vec<AttemptRecord> = in_parallel(attempts, |i, (f, a)| {
+            let file = files.get(*f as usize).map(String::as_str).unwrap_or_default();
+            let v = attribute::attribute(a, &baselines);
+            record(i as u64 + 1, file, a, v)
         });
+        let hints = attribute::capture_hints(records.iter().map(|r| (r.server.ip, r.verdict)), &baselines);
         let summary_block = summarize(&records, hints, folded);
         Report {
             schema: model::SCHEMA,
@@ -288,59 +286,44 @@ impl<'cb> Engine<'cb> {
 /// Below this many items, [`in_parallel`] does not start a thread.
 const PARALLEL_MIN: usize = 256;
 
-/// `f(index, item)` for every item, on this thread and one more, in order.
-fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
-    if items.len() < PARALLEL_MIN {
-        return items.iter().enumerate().map(|(i, x)| f(i, x)).collect();
-    }
-    let (first, second) = items.split_at(items.len() / 2);
+/// `f(index, item)` for every item of `items` (in key order), on this thread and one more;
+/// the results in order. The map is split in two, not copied. This thread's part is dropped
+/// item by item as it goes; the other thread only reads its part, which this thread drops at
+/// the end: one thread freeing memory that the other allocates from makes them wait for each
+/// other on the allocator's lock. This thread takes the bigger part (3/5): it allocates where
+/// its items were freed, the other thread in fresh memory (measured on a generated capture of
+/// 20k attempts: 7 ms for half here, 11 ms there).
+fn in_parallel<K: Ord + Copy + Send + Sync, T: Send + Sync, R: Send>(
+    mut items: BTreeMap<K, T>,
+    f: impl Fn(usize, &T) -> R + Sync,
+) -> Vec<R> {
+    let n = items.len();
+    let middle = items.keys().nth(n * 3 / 5).copied();
+    let (Some(middle), true) = (middle, n >= PARALLEL_MIN) else {
+        return items.into_values().enumerate().map(|(i, x)| f(i, &x)).collect();
+    };
+    let second = items.split_off(&middle);
+    let offset = items.len();
     let f = &f;
-    std::thread::scope(|s| {
+    let out = std::thread::scope(|s| {
+        let second = &second;
         let other = s.spawn(move || {
             second
-                .iter()
+                .values()
                 .enumerate()
-                .map(|(i, x)| f(first.len() + i, x))
+                .map(|(i, x)| f(offset + i, x))
                 .collect::<Vec<R>>()
         });
-        let mut out: Vec<R> = first.iter().enumerate().map(|(i, x)| f(i, x)).collect();
+        let mut out: Vec<R> = Vec::with_capacity(n);
+        out.extend(items.into_values().enumerate().map(|(i, x)| f(i, &x)));
         match other.join() {
             Ok(rest) => out.extend(rest),
             Err(panic) => std::panic::resume_unwind(panic),
         }
         out
-    })
-}
-
-/// `f(index, a, b)` for every pair of items of `a` and `b` (of equal length), handed out by
-/// value, on this thread and one more, in order.
-fn in_parallel_mut<A: Send, B: Send, R: Send>(
-    mut a: Vec<A>,
-    mut b: Vec<B>,
-    f: impl Fn(usize, A, B) -> R + Sync,
-) -> Vec<R> {
-    if a.len() < PARALLEL_MIN {
-        return a.into_iter().zip(b).enumerate().map(|(i, (x, y))| f(i, x, y)).collect();
-    }
-    let a2 = a.split_off(a.len() / 2);
-    let b2 = b.split_off(a.len().min(b.len()));
-    let offset = a.len();
-    let f = &f;
-    std::thread::scope(|s| {
-        let other = s.spawn(move || {
-            a2.into_iter()
-                .zip(b2)
-                .enumerate()
-                .map(|(i, (x, y))| f(offset + i, x, y))
-                .collect::<Vec<R>>()
-        });
-        let mut out: Vec<R> = a.into_iter().zip(b).enumerate().map(|(i, (x, y))| f(i, x, y)).collect();
-        match other.join() {
-            Ok(rest) => out.extend(rest),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-        out
-    })
+    });
+    drop(second);
+    out
 }
 
 /// Number of skip reasons.
@@ -558,7 +541,7 @@ impl Sink for Streaming<'_, '_> {
 fn answer_record(a: &Attempt, e: &Event) -> AnswerRecord {
     let (flags, seq, ack, window, payload_len, icmp_type, icmp_code) = match e.obs.l4 {
         L4::Tcp(t) => (
-            Some(t.flags.to_string()),
+            Some(flags_text(t.flags)),
             Some(t.seq.0),
             t.flags.ack().then_some(t.ack.0),
             Some(t.window),
@@ -587,6 +570,19 @@ fn answer_record(a: &Attempt, e: &Event) -> AnswerRecord {
     }
 }
 
+/// `flags.to_string()`, shared: the texts of the 256 combinations of the eight flags are made
+/// once (reserved bits, which the text does not show, are formatted each time).
+fn flags_text(flags: flow::TcpFlags) -> std::borrow::Cow<'static, str> {
+    static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    match usize::from(flags.0) {
+        low @ 0..=0xFF => {
+            let texts = TEXTS.get_or_init(|| (0..=0xFF).map(|f| flow::TcpFlags(f).to_string()).collect());
+            std::borrow::Cow::Borrowed(texts[low].as_str())
+        }
+        _ => std::borrow::Cow::Owned(flags.to_string()),
+    }
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -595,29 +591,45 @@ fn round3(x: f64) -> f64 {
 /// `i` ICMP unreachable, `t` ICMP time exceeded, `d` other server segment, `A` client ACK,
 /// `R` client RST; `r` after `h` is a reset of the established connection. A packet the client ignored is followed by `!`.
 pub fn history(a: &Attempt) -> String {
-    let mut items: Vec<(Timestamp, u8, String)> = a.syn_times.iter().map(|t| (*t, 0, "S".to_string())).collect();
+    // (time, SYNs before other packets at the same time, letter, ignored)
+    let mut items: smallvec::SmallVec<[(Timestamp, u8, u8, bool); 16]> =
+        a.syn_times.iter().map(|t| (*t, 0, b'S', false)).collect();
     for e in &a.events {
         let c = match e.role {
-            Role::SynAck => "h",
-            Role::Rst => "r",
-            Role::IcmpUnreachable => "i",
-            Role::IcmpTimeExceeded => "t",
-            Role::ServerOther => "d",
-            Role::ClientAck => "A",
-            Role::ClientRst => "R",
-            Role::ResetAfterHandshake => "r",
+            Role::SynAck => b'h',
+            Role::Rst => b'r',
+            Role::IcmpUnreachable => b'i',
+            Role::IcmpTimeExceeded => b't',
+            Role::ServerOther => b'd',
+            Role::ClientAck => b'A',
+            Role::ClientRst => b'R',
+            Role::ResetAfterHandshake => b'r',
         };
         let ignored = e.role.is_answer() && !e.acceptable;
-        items.push((e.obs.ts, 1, format!("{c}{}", if ignored { "!" } else { "" })));
+        items.push((e.obs.ts, 1, c, ignored));
     }
-    items.sort_by_key(|(t, k, _)| (*t, *k));
-    items.into_iter().map(|(_, _, s)| s).collect()
+    // Stable: packets at the same time keep their order.
+    items.sort_by_key(|(t, k, _, _)| (*t, *k));
+    let mut out = String::with_capacity(items.len() + items.iter().filter(|i| i.3).count());
+    for (_, _, c, ignored) in items {
+        out.push(char::from(c));
+        if ignored {
+            out.push('!');
+        }
+    }
+    out
 }
 
 fn record(id: u64, file: &str, a: &Attempt, v: Verdict) -> AttemptRecord {
     let out = outcome(a);
     let client_error = attribute::client_error(a);
     let waited_ms = (out == Outcome::NoAnswer).then(|| round3(a.closed.0.millis_since(a.start)));
+    let packets: Vec<AnswerRecord> = a.events.iter().map(|e| answer_record(a, e)).collect();
+    // The answer is one of the packets (`Attempt::answer`'s choice).
+    let answer = a
+        .answer()
+        .and_then(|ans| a.events.iter().position(|e| std::ptr::eq(e, ans)))
+        .map(|i| packets[i].clone());
     AttemptRecord {
         id,
         file: file.to_string(),
@@ -630,8 +642,8 @@ fn record(id: u64, file: &str, a: &Attempt, v: Verdict) -> AttemptRecord {
         syns: a.syns,
         syn_times_ms: a.syn_times.iter().map(|t| round3(t.millis_since(a.start))).collect(),
         outcome: out,
-        answer: a.answer().map(|e| answer_record(a, e)),
-        packets: a.events.iter().map(|e| answer_record(a, e)).collect(),
+        answer,
+        packets,
         waited_ms,
         client_error,
         browser_error: attribute::browser_error(client_error),
@@ -829,5 +841,36 @@ mod tests {
         assert_eq!(counter.load(Ordering::Relaxed), size(&plain) + size(&gz));
         let _ = std::fs::remove_file(plain);
         let _ = std::fs::remove_file(gz);
+    }
+
+    #[test]
+    fn flag_texts_are_display() {
+        for f in (0..=0xFFFu16).chain([0xF012, u16::MAX]) {
+            let flags = flow::TcpFlags(f);
+            assert_eq!(flags_text(flags), flags.to_string(), "{f:#x}");
+        }
+    }
+
+    /// Both halves, in key order, with their positions: the same as one thread.
+    #[test]
+    fn in_parallel_keeps_order_and_positions() {
+        for n in [0, 1, PARALLEL_MIN - 1, PARALLEL_MIN, 1001] {
+            let items: BTreeMap<u64, String> = (0..n as u64)
+                .map(|k| (k * 7 % 1009 + k * 1009, format!("item {k}")))
+                .collect();
+            let want: Vec<(usize, String)> = items.values().cloned().enumerate().collect();
+            let threads = std::sync::Mutex::new(std::collections::HashSet::new());
+            let got = in_parallel(items, |i, s| {
+                threads.lock().expect("lock").insert(std::thread::current().id());
+                (i, s.clone())
+            });
+            assert_eq!(got, want, "{n} items");
+            let used = threads.into_inner().expect("lock").len();
+            assert_eq!(
+                used,
+                if n >= PARALLEL_MIN { 2 } else { n.min(1) },
+                "threads for {n} items"
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! Keys are stable snake_case; enum values are kebab-case. Adding a key is compatible;
 //! renaming or removing one bumps `schema`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -170,9 +171,9 @@ pub struct AnswerRecord {
     /// IPv4 identification.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_id: Option<u16>,
-    /// TCP flags, tcpdump style.
+    /// TCP flags, tcpdump style (shared text: there are few combinations).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub flags: Option<String>,
+    pub flags: Option<Cow<'static, str>>,
     /// TCP sequence number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<u32>,

@@ -36,15 +36,62 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(nanos))
     }
 
-    /// RFC 3339 in UTC with nanoseconds, e.g. `2026-11-25T07:53:38.123456789Z`.
+    /// RFC 3339 in UTC with nanoseconds, e.g. `2026-11-25T07:53:38.123456789Z`: what the
+    /// `time` crate writes (the fraction without trailing zeros, none for whole seconds).
     pub fn rfc3339(self) -> String {
-        match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0)) {
-            Ok(t) => t
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_else(|_| format!("@{}ns", self.0)),
-            Err(_) => format!("@{}ns", self.0),
+        let secs = self.0.div_euclid(1_000_000_000);
+        let nanos = self.0.rem_euclid(1_000_000_000) as u32;
+        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+        if !(0..10_000).contains(&year) {
+            return format!("@{}ns", self.0);
         }
+        let sod = secs.rem_euclid(86_400) as u32;
+        let mut b = [0u8; 30];
+        put_digits(&mut b[0..4], year as u32);
+        b[4] = b'-';
+        put_digits(&mut b[5..7], month);
+        b[7] = b'-';
+        put_digits(&mut b[8..10], day);
+        b[10] = b'T';
+        put_digits(&mut b[11..13], sod / 3600);
+        b[13] = b':';
+        put_digits(&mut b[14..16], sod / 60 % 60);
+        b[16] = b':';
+        put_digits(&mut b[17..19], sod % 60);
+        let mut n = 19;
+        if nanos != 0 {
+            b[19] = b'.';
+            put_digits(&mut b[20..29], nanos);
+            n = 29;
+            while b[n - 1] == b'0' {
+                n -= 1;
+            }
+        }
+        b[n] = b'Z';
+        std::str::from_utf8(&b[..=n]).map_or_else(|_| format!("@{}ns", self.0), str::to_owned)
     }
+}
+
+/// Writes `v` in decimal into all of `out`, zero-padded (the digits beyond it are dropped).
+fn put_digits(out: &mut [u8], mut v: u32) {
+    for d in out.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 /// A link-layer header type, as numbered in the tcpdump.org LINKTYPE registry.
@@ -192,4 +239,79 @@ pub enum CaptureError {
         /// Minor version.
         minor: u16,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the `time` crate writes, which [`Timestamp::rfc3339`] replaces.
+    fn by_time_crate(t: Timestamp) -> String {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0))
+            .expect("in range")
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("formats")
+    }
+
+    #[test]
+    fn rfc3339_is_what_the_time_crate_writes() {
+        assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp(1_795_593_218_123_456_789).rfc3339(),
+            "2026-11-25T07:53:38.123456789Z"
+        );
+        let day = 86_400 * 1_000_000_000_i64;
+        let mut cases = vec![
+            i64::MIN,
+            i64::MIN + 1,
+            i64::MAX,
+            i64::MAX - 1,
+            -1,
+            1,
+            10,
+            100_000,
+            day - 1,
+            -day,
+        ];
+        // Around leap days and century years, before and after the epoch.
+        for (y, m, d) in [
+            (1900, 2, 28),
+            (1900, 3, 1),
+            (2000, 2, 29),
+            (2000, 3, 1),
+            (2024, 2, 29),
+            (2100, 2, 28),
+            (1969, 12, 31),
+            (1972, 2, 29),
+        ] {
+            let date = time::Date::from_calendar_date(y, time::Month::try_from(m).expect("month"), d).expect("date");
+            let t = date.midnight().assume_utc().unix_timestamp_nanos() as i64;
+            cases.extend([t - 1, t, t + 1, t + day - 1, t + 500_000_000]);
+        }
+        // Every number of fraction digits.
+        let mut frac = 1;
+        for _ in 0..9 {
+            cases.extend([
+                frac,
+                1_700_000_000_000_000_000 + frac,
+                1_700_000_000_000_000_000 + 7 * frac,
+            ]);
+            frac *= 10;
+        }
+        // And a spread over the whole range.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(x as i64);
+            // Truncated to whole seconds, milliseconds and microseconds too.
+            cases.push((x as i64) / 1_000_000_000 * 1_000_000_000);
+            cases.push((x as i64) / 1_000_000 * 1_000_000);
+            cases.push((x as i64) / 1000 * 1000);
+        }
+        for c in cases {
+            assert_eq!(Timestamp(c).rfc3339(), by_time_crate(Timestamp(c)), "{c} ns");
+        }
+    }
 }

@@ -98,6 +98,8 @@ pub struct Engine<'cb> {
     unsupported: BTreeMap<(String, u32), u64>,
     /// Frames skipped, per reason ([`skip_index`]), not yet added to `summary.skipped`.
     skips: [u64; SKIP_REASONS],
+    /// The index hashes of a batch's observations (reused).
+    hashes: Vec<u32>,
     on_closed: Option<&'cb mut dyn FnMut(&AttemptRecord)>,
 }
 
@@ -113,6 +115,7 @@ impl<'cb> Engine<'cb> {
             last: None,
             unsupported: BTreeMap::new(),
             skips: [0; SKIP_REASONS],
+            hashes: Vec::new(),
             on_closed,
         }
     }
@@ -129,28 +132,31 @@ impl<'cb> Engine<'cb> {
 
     /// Feeds one frame.
     pub fn frame(&mut self, frame: &capture::Frame<'_>) {
-        self.decoded(frame.ts, &decode::decode(frame));
+        self.decoded(frame.ts, &decode::decode(frame), None);
     }
 
     /// Feeds frames already decoded, taking them out of `batch`.
     fn decoded_batch(&mut self, batch: &mut Vec<(Timestamp, Result<decode::Observation, decode::Skip>)>) {
         // First start loading the index entries the batch will look up, all at once, so that
         // the memory accesses overlap instead of each stalling in turn (on floods the index is
-        // far bigger than the caches).
+        // far bigger than the caches); the hashes are kept for the lookups.
         self.tracker.prefetch_victims(batch.len());
-        for (_, d) in batch.iter() {
-            if let Ok(o) = d {
-                self.tracker.prefetch(o);
-            }
+        let mut hashes = std::mem::take(&mut self.hashes);
+        hashes.clear();
+        hashes.extend(batch.iter().map(|(_, d)| match d {
+            Ok(o) => self.tracker.prefetch(o),
+            Err(_) => 0,
+        }));
+        for ((ts, d), &h) in batch.iter().zip(&hashes) {
+            self.decoded(*ts, d, Some(h));
         }
-        for (ts, d) in batch.iter() {
-            self.decoded(*ts, d);
-        }
+        self.hashes = hashes;
         batch.clear();
     }
 
     /// Feeds one frame already decoded.
-    fn decoded(&mut self, ts: Timestamp, decoded: &Result<decode::Observation, decode::Skip>) {
+    /// `hash`: what [`Tracker::prefetch`] returned for it, if called.
+    fn decoded(&mut self, ts: Timestamp, decoded: &Result<decode::Observation, decode::Skip>, hash: Option<u32>) {
         self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
         self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
         match decoded {
@@ -162,7 +168,10 @@ impl<'cb> Engine<'cb> {
                     baselines: &self.baselines,
                     on_closed: self.on_closed.as_deref_mut(),
                 };
-                self.tracker.observe(o, &mut streaming);
+                match hash {
+                    Some(h) => self.tracker.observe_hashed(o, h, &mut streaming),
+                    None => self.tracker.observe(o, &mut streaming),
+                }
             }
             &Err(skip) => {
                 self.skips[skip_index(skip)] += 1;

@@ -363,6 +363,12 @@ impl Store {
 
     #[inline]
     fn hash(&self, key: &Key) -> u32 {
+        let ports = (u32::from(key.0.port) << 16) | u32::from(key.1.port);
+        if let (IpAddr::V4(c), IpAddr::V4(s)) = (key.0.ip, key.1.ip) {
+            // The common case in one word (lookups compare whole keys: the hash only places).
+            let addrs = (u64::from(c.to_bits()) << 32) | u64::from(s.to_bits());
+            return (self.hasher.hash_one((addrs, ports)) >> 32) as u32;
+        }
         fn bits(ip: IpAddr) -> (u128, bool) {
             match ip {
                 IpAddr::V4(a) => (u128::from(a.to_bits()), false),
@@ -370,7 +376,6 @@ impl Store {
             }
         }
         let ((c, c6), (s, s6)) = (bits(key.0.ip), bits(key.1.ip));
-        let ports = (u32::from(key.0.port) << 16) | u32::from(key.1.port);
         let families = u8::from(c6) | (u8::from(s6) << 1);
         (self.hasher.hash_one((c, s, ports, families)) >> 32) as u32
     }
@@ -473,6 +478,12 @@ impl Tracker {
 
     /// Feeds one observation.
     pub fn observe(&mut self, o: &Observation, sink: &mut impl Sink) {
+        let h = self.first_hash(o);
+        self.observe_hashed(o, h, sink);
+    }
+
+    /// [`Tracker::observe`] with `h` = [`Tracker::prefetch`]`(o)`, computed before.
+    pub(crate) fn observe_hashed(&mut self, o: &Observation, h: u32, sink: &mut impl Sink) {
         // Capture time only moves forward, so out-of-order timestamps cannot reopen the past.
         if o.ts > self.now {
             self.now = o.ts;
@@ -492,8 +503,8 @@ impl Tracker {
                     self.bump(Anomaly::BadChecksum);
                 }
                 if t.flags.syn() && !t.flags.ack() && !t.flags.rst() {
-                    self.on_syn(src, dst, o, sink);
-                } else if let Some(slot) = self.store.find(&(dst, src), self.store.hash(&(dst, src))) {
+                    self.on_syn(src, dst, h, o, sink);
+                } else if let Some(slot) = self.store.find(&(dst, src), h) {
                     // From the server side.
                     let role = if t.flags.rst() {
                         Role::Rst
@@ -520,7 +531,6 @@ impl Tracker {
                     IcmpKind::Unreachable => Role::IcmpUnreachable,
                     IcmpKind::TimeExceeded => Role::IcmpTimeExceeded,
                 };
-                let h = self.store.hash(&key);
                 if let Some(slot) = self.store.find(&key, h) {
                     self.on_event(slot, role, o, sink);
                 } else if e.quote.flags.is_none_or(|f| f.syn() && !f.ack()) && e.quote.seq.is_some() {
@@ -536,10 +546,19 @@ impl Tracker {
         }
     }
 
-    /// Starts loading the index entry that observing `o` will look up first (the value is
-    /// not used: see [`Index::touch`]).
+    /// Starts loading the index entry that observing `o` will look up first (see
+    /// [`Index::touch`]), and returns that key's hash for [`Tracker::observe_hashed`].
     #[inline]
-    pub fn prefetch(&self, o: &Observation) {
+    pub fn prefetch(&self, o: &Observation) -> u32 {
+        let h = self.first_hash(o);
+        self.store.index.touch(h);
+        h
+    }
+
+    /// The hash of the key observing `o` looks up first: (client, server) for a SYN, (the
+    /// receiver, the sender) for another segment, the quoted pair for an ICMP error.
+    #[inline]
+    fn first_hash(&self, o: &Observation) -> u32 {
         let key = match o.l4 {
             L4::Tcp(t) => {
                 let src = Endpoint {
@@ -558,7 +577,7 @@ impl Tracker {
             }
             L4::IcmpError(e) => (e.quote.src, e.quote.dst),
         };
-        self.store.index.touch(self.store.hash(&key));
+        self.store.hash(&key)
     }
 
     /// When the tracker is full, starts loading the index entries of the `n` attempts that
@@ -619,10 +638,9 @@ impl Tracker {
         stats
     }
 
-    fn on_syn(&mut self, client: Endpoint, server: Endpoint, o: &Observation, sink: &mut impl Sink) {
+    fn on_syn(&mut self, client: Endpoint, server: Endpoint, h: u32, o: &Observation, sink: &mut impl Sink) {
         let L4::Tcp(t) = o.l4 else { return };
         let key = (client, server);
-        let h = self.store.hash(&key);
         let found = self.store.find(&key, h);
         // Nothing known of the pair: nothing closed below can change that.
         let absent = found.is_none();

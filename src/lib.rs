@@ -376,6 +376,8 @@ struct Folded {
     last: Option<(flow::Endpoint, FoldCounts)>,
     /// Attempts to destinations beyond the cap on destinations.
     other_destinations: u64,
+    /// Their outcomes and verdicts (in the capture-wide counts, in no destination's row).
+    other: FoldCounts,
 }
 
 impl Folded {
@@ -395,6 +397,28 @@ struct FoldCounts {
     silent: u64,
     /// Distinct client addresses (estimated), for flood detection.
     sources: sketch::Sources,
+}
+
+impl FoldCounts {
+    /// Counts the attempt's outcome and, for a failure, its verdict.
+    fn count(&mut self, a: &Attempt, baselines: &Baselines) {
+        if a.events.is_empty() {
+            // Nothing answered and the client did not go on (a SYN flood's attempts): the
+            // outcome is no-answer and `attribute` can only conclude filtered-or-down (with no
+            // RST there is nothing forged), so skip building its evidence.
+            self.outcomes[Outcome::NoAnswer as usize] += 1;
+            self.silent += 1;
+            return;
+        }
+        let o = outcome(a);
+        self.outcomes[o as usize] += 1;
+        if o != Outcome::Accepted {
+            *self
+                .verdicts
+                .entry(attribute::attribute(a, baselines).verdict.name())
+                .or_insert(0) += 1;
+        }
+    }
 }
 
 /// Keeps closed attempts (by id) so that late packets can still join them, up to a cap.
@@ -465,29 +489,15 @@ impl Collector {
             let known = f.by_dest.len() < self.max_listed || f.by_dest.contains_key(&a.server);
             if !known {
                 f.other_destinations += 1;
+                f.other.count(a, baselines);
                 return;
             }
             let c = f.by_dest.remove(&a.server).unwrap_or_default();
             f.last = Some((a.server, c));
         }
-        let Some((_, c)) = f.last.as_mut() else {
-            return;
-        };
-        c.sources.add(a.client.ip);
-        if a.events.is_empty() {
-            // Nothing answered and the client did not go on (a SYN flood's attempts): the
-            // outcome is no-answer and `attribute` can only conclude filtered-or-down (with no
-            // RST there is nothing forged), so skip building its evidence.
-            c.outcomes[Outcome::NoAnswer as usize] += 1;
-            c.silent += 1;
-            return;
-        }
-        let o = outcome(a);
-        c.outcomes[o as usize] += 1;
-        if o != Outcome::Accepted {
-            *c.verdicts
-                .entry(attribute::attribute(a, baselines).verdict.name())
-                .or_insert(0) += 1;
+        if let Some((_, c)) = f.last.as_mut() {
+            c.sources.add(a.client.ip);
+            c.count(a, baselines);
         }
     }
 
@@ -788,6 +798,32 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
         }
     }
     s.other_destinations = folded.other_destinations;
+    // Attempts to destinations beyond the cap: in the capture-wide counts only.
+    let other = folded.other;
+    for (o, n) in [
+        Outcome::Accepted,
+        Outcome::Refused,
+        Outcome::Unreachable,
+        Outcome::NoAnswer,
+    ]
+    .into_iter()
+    .zip(other.outcomes)
+    {
+        if n > 0 {
+            *s.by_outcome.entry(o.name()).or_insert(0) += n;
+        }
+    }
+    let mut other_verdicts = other.verdicts;
+    if other.silent > 0 {
+        *other_verdicts.entry(VerdictKind::FilteredOrDown.name()).or_insert(0) += other.silent;
+    }
+    let accepted = other.outcomes[Outcome::Accepted as usize];
+    if accepted > 0 {
+        *other_verdicts.entry(VerdictKind::Accepted.name()).or_insert(0) += accepted;
+    }
+    for (name, n) in other_verdicts {
+        *s.by_verdict.entry(name).or_insert(0) += n;
+    }
     for (d, v) in dests.iter_mut().zip(verdicts) {
         d.verdict = v
             .into_iter()

@@ -899,3 +899,53 @@ fn a_full_listing_gives_way_to_failures() {
         "{warnings}"
     );
 }
+
+#[test]
+fn counts_cover_destinations_beyond_the_cap() {
+    // 30 attempts to 30 servers (one refused in three), listing 5: 5 listed, 5 more
+    // destinations counted one by one, the other 20 only in the capture-wide counts.
+    use std::net::{IpAddr, Ipv4Addr};
+    use synrst::testutil::{Tcp, C4};
+    let mut frames = Vec::new();
+    for i in 0..30u8 {
+        let s = Tcp::syn(
+            IpAddr::V4(Ipv4Addr::from(C4)),
+            30_000 + u16::from(i),
+            IpAddr::V4(Ipv4Addr::new(198, 19, 1, 1 + i)),
+            443,
+            1000,
+        );
+        let t = f64::from(i) * 0.01;
+        frames.push((t, s.frame()));
+        let answer = if i % 3 == 0 {
+            Tcp::rst_to(&s)
+        } else {
+            Tcp::synack_to(&s, 7)
+        };
+        frames.push((t + 0.001, answer.frame()));
+    }
+    let t = TempPath::with_bytes("counts_cover_destinations_beyond_the_cap", ".pcap", &pcap_of(&frames));
+    let o = analyze(t.path(), &["--json", "--max-listed", "5"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let r = json(&o);
+    let s = &r["summary"];
+    assert_eq!(s["attempts"], 30);
+    assert_eq!(s["other_destinations"], 20, "{s}");
+    let sum = |v: &Value| {
+        v.as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(sum(&s["by_outcome"]), 30, "{s}");
+    assert_eq!(sum(&s["by_verdict"]), 30, "{s}");
+    assert_eq!(s["by_outcome"]["refused"], 10, "{s}");
+    assert_eq!(s["by_outcome"]["accepted"], 20, "{s}");
+    let md = text(&analyze(t.path(), &["--max-listed", "5", "--format", "markdown"]).stdout);
+    assert!(
+        md.starts_with("## synrst: 10 of 30 connection attempts failed"),
+        "{}",
+        md.lines().next().unwrap_or_default()
+    );
+}

@@ -112,10 +112,10 @@ pub fn write_html(report: &Report, opts: Options, out: &mut dyn Write) -> io::Re
             "No TCP connection attempts in the capture".to_string(),
             "no TCP connection attempts".to_string(),
         ),
-        0 => {
+        0 if failed == 0 => {
             let s = format!(
                 "All {} accepted",
-                plural(total as u64, "connection attempt was", "connection attempts were")
+                plural(total, "connection attempt was", "connection attempts were")
             );
             (esc(&s), s)
         }

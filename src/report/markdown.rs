@@ -1016,10 +1016,10 @@ pub(crate) fn scope(report: &Report) -> Vec<Rich> {
 
 /// What the top of a report says, shared by the Markdown and HTML writers.
 pub(crate) struct Overview<'a> {
-    /// Attempts listed.
-    pub total: usize,
+    /// Attempts, listed or not.
+    pub total: u64,
     /// Of which not accepted.
-    pub failed: usize,
+    pub failed: u64,
     /// Attempts per destination, in report order.
     pub groups: Vec<(&'a Destination, Vec<&'a AttemptRecord>)>,
     /// One headline per failing destination (a SYN flood is named as one).
@@ -1038,13 +1038,22 @@ impl<'a> Overview<'a> {
                 },
             )
             .collect();
+        // From the summary: it counts the attempts beyond the listing cap too.
+        let total = report.summary.attempts.max(report.attempts.len() as u64);
+        let accepted = report
+            .summary
+            .by_outcome
+            .get(Outcome::Accepted.name())
+            .copied()
+            .unwrap_or(0);
+        let listed_failed = report
+            .attempts
+            .iter()
+            .filter(|r| r.outcome != Outcome::Accepted)
+            .count() as u64;
         Overview {
-            total: report.attempts.len(),
-            failed: report
-                .attempts
-                .iter()
-                .filter(|r| r.outcome != Outcome::Accepted)
-                .count(),
+            total,
+            failed: total.saturating_sub(accepted).max(listed_failed),
             groups,
             headlines,
         }
@@ -1063,12 +1072,13 @@ pub fn write_markdown(report: &Report, opts: Options, out: &mut dyn Write) -> io
     // Headline.
     match headlines.len() {
         0 if total == 0 => writeln!(out, "## synrst: no TCP connection attempts in the capture\n")?,
-        0 => writeln!(
+        0 if failed == 0 => writeln!(
             out,
             "## synrst: all {} accepted\n",
-            plural(total as u64, "connection attempt was", "connection attempts were")
+            plural(total, "connection attempt was", "connection attempts were")
         )?,
         1 => writeln!(out, "## synrst: {}\n", headlines[0].md(false))?,
+        // Several failing destinations, or failures among the unlisted attempts only.
         _ => {
             writeln!(out, "## synrst: {failed} of {total} connection attempts failed\n")?;
             for h in &headlines {

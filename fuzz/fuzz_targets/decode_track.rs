@@ -68,8 +68,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = synrst::history(a);
         let _ = track::outcome(a);
     }
-    let pairs: Vec<(&Attempt, &Verdict)> = sink.closed.iter().zip(verdicts.iter()).collect();
-    let _ = attribute::capture_hints(&pairs, &baselines);
+    let _ = attribute::capture_hints(
+        sink.closed.iter().zip(verdicts.iter()).map(|(a, v)| (a.server.ip, v.verdict)),
+        &baselines,
+    );
 
     // The whole pipeline, reports included, over the same frames.
     if !list.frames.is_empty() {

@@ -315,7 +315,7 @@ pub fn read_capture_counting(
 }
 
 /// Items per batch handed from the mapping thread to the caller of [`read_capture_mapped`].
-const BATCH: usize = 512;
+const BATCH: usize = 1024;
 /// Batches in flight between the two threads.
 const BATCHES: usize = 4;
 
@@ -387,8 +387,9 @@ pub fn read_capture_mapped<T: Send>(
 /// Size of the first read, which must hold a pcapng section header block (as with
 /// pcap-parser's 1 MiB reader buffer).
 const FIRST: usize = 1 << 20;
-/// Size of each later read: small enough that the parser finds the bytes still in cache.
-const CHUNK: usize = 1 << 18;
+/// Size of each later read: big enough that handing buffers between threads (a wake-up each)
+/// costs little, small enough that a few in flight keep memory low.
+const CHUNK: usize = 1 << 19;
 /// Room in front of each buffer for the unparsed tail of the previous one (one record of the
 /// largest usual snap length, 256 KiB, with its header).
 const HEAD: usize = 320 << 10;

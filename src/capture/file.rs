@@ -430,6 +430,8 @@ struct Chunks {
     filled: Vec<Receiver<Msg>>,
     /// Whose turn it is in `filled`.
     turn: usize,
+    /// `filled` are readers by position (else one stream reader).
+    by_position: bool,
     /// The input ended (no more buffers will be taken).
     ended: bool,
     /// Empty buffers, for the reading threads to reuse.
@@ -457,6 +459,7 @@ impl Chunks {
             progress,
             filled: Vec::new(),
             turn: 0,
+            by_position: false,
             ended: false,
             pool: Arc::new(Mutex::new(Vec::new())),
             spare: None,
@@ -481,6 +484,7 @@ impl Chunks {
         // must not hold up the result while it waits on a slow input such as a pipe.
         match self.positional.take() {
             Some(file) => {
+                self.by_position = true;
                 let file = Arc::new(file);
                 for reader in 0..READERS {
                     let (tx, rx) = sync_channel(POOL);
@@ -512,13 +516,17 @@ impl Chunks {
         if !self.filled.is_empty() {
             let msg = self.filled[self.turn].recv().unwrap_or(Msg::Eof);
             self.turn = (self.turn + 1) % self.filled.len();
-            match &msg {
-                // A short chunk is the end of the file (as it was when that chunk was read).
-                Msg::Data(_, n) if *n == CHUNK => {}
-                _ => {
-                    self.ended = true;
-                    self.filled.clear();
-                }
+            // Read by position, a short chunk is the end of the file (as it was when that
+            // chunk was read: the other reader may have found more of a growing file). A
+            // stream's reader says itself how its input ended (a short read, then the end or
+            // an error).
+            let last = match &msg {
+                Msg::Data(_, n) => self.by_position && *n < CHUNK,
+                Msg::Eof | Msg::Error => true,
+            };
+            if last {
+                self.ended = true;
+                self.filled.clear();
             }
             return msg;
         }
@@ -964,6 +972,59 @@ fn describe(e: &PcapError<&[u8]>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `n` bytes, then a read error.
+    struct FailsAfter(usize);
+
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::other("device gone"));
+            }
+            let k = buf.len().min(self.0);
+            buf[..k].fill(7);
+            self.0 -= k;
+            Ok(k)
+        }
+    }
+
+    /// The messages `Chunks` gives after its first buffer, up to the end.
+    fn rest(chunks: &mut Chunks) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            match chunks.next() {
+                Msg::Data(buf, n) => {
+                    out.push(format!("data {n}"));
+                    chunks.recycle(buf);
+                }
+                Msg::Eof => return [out, vec!["eof".into()]].concat(),
+                Msg::Error => return [out, vec!["error".into()]].concat(),
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_that_fails_after_a_short_read_reports_the_error() {
+        let input = Box::new(FillRead(FailsAfter(FIRST + CHUNK + 100)));
+        let mut chunks = Chunks::start(input, None, None).unwrap();
+        chunks.go().unwrap();
+        let full = format!("data {CHUNK}");
+        assert_eq!(rest(&mut chunks), [full.as_str(), "data 100", "error"]);
+    }
+
+    #[test]
+    fn a_file_read_by_position_ends_at_its_short_chunk() {
+        let path = std::env::temp_dir().join(format!("synrst-chunks-{}", std::process::id()));
+        std::fs::write(&path, vec![1u8; FIRST + 2 * CHUNK + 100]).unwrap();
+        let file = File::open(&path).unwrap();
+        let positional = file.try_clone().ok();
+        let mut chunks = Chunks::start(Box::new(file), positional, None).unwrap();
+        chunks.go().unwrap();
+        assert!(chunks.by_position);
+        let full = format!("data {CHUNK}");
+        assert_eq!(rest(&mut chunks), [full.as_str(), full.as_str(), "data 100", "eof"]);
+        let _ = std::fs::remove_file(path);
+    }
 
     #[test]
     fn timestamp_resolutions() {

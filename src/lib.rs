@@ -419,6 +419,32 @@ impl FoldCounts {
                 .or_insert(0) += 1;
         }
     }
+
+    /// The verdicts of the failures counted, silences as filtered-or-down.
+    fn failure_verdicts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        let silent = (self.silent > 0).then_some((VerdictKind::FilteredOrDown.name(), self.silent));
+        self.verdicts.iter().map(|(name, n)| (*name, *n)).chain(silent)
+    }
+
+    /// Adds the attempts counted to the capture-wide counts per outcome and verdict.
+    fn add_to_totals(&self, s: &mut Summary) {
+        let outcomes = [
+            Outcome::Accepted,
+            Outcome::Refused,
+            Outcome::Unreachable,
+            Outcome::NoAnswer,
+        ];
+        for (o, n) in outcomes.into_iter().zip(self.outcomes) {
+            if n > 0 {
+                *s.by_outcome.entry(o.name()).or_insert(0) += n;
+            }
+        }
+        let accepted = self.outcomes[Outcome::Accepted as usize];
+        let accepted = (accepted > 0).then_some((VerdictKind::Accepted.name(), accepted));
+        for (name, n) in self.failure_verdicts().chain(accepted) {
+            *s.by_verdict.entry(name).or_insert(0) += n;
+        }
+    }
 }
 
 /// Keeps closed attempts (by id) so that late packets can still join them, up to a cap.
@@ -743,26 +769,9 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
         d.refused += refused;
         d.unreachable += unreachable;
         d.no_answer += no_answer;
-        for (o, n) in [
-            (Outcome::Accepted, accepted),
-            (Outcome::Refused, refused),
-            (Outcome::Unreachable, unreachable),
-            (Outcome::NoAnswer, no_answer),
-        ] {
-            if n > 0 {
-                *s.by_outcome.entry(o.name()).or_insert(0) += n;
-            }
-        }
-        let mut fold_verdicts = c.verdicts;
-        if c.silent > 0 {
-            *fold_verdicts.entry(VerdictKind::FilteredOrDown.name()).or_insert(0) += c.silent;
-        }
-        for (name, n) in fold_verdicts {
+        c.add_to_totals(&mut s);
+        for (name, n) in c.failure_verdicts() {
             *verdicts[i].entry(name).or_insert(0) += n;
-            *s.by_verdict.entry(name).or_insert(0) += n;
-        }
-        if accepted > 0 {
-            *s.by_verdict.entry(VerdictKind::Accepted.name()).or_insert(0) += accepted;
         }
         folded_sources.insert(i, c.sources);
     }
@@ -799,31 +808,7 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
     }
     s.other_destinations = folded.other_destinations;
     // Attempts to destinations beyond the cap: in the capture-wide counts only.
-    let other = folded.other;
-    for (o, n) in [
-        Outcome::Accepted,
-        Outcome::Refused,
-        Outcome::Unreachable,
-        Outcome::NoAnswer,
-    ]
-    .into_iter()
-    .zip(other.outcomes)
-    {
-        if n > 0 {
-            *s.by_outcome.entry(o.name()).or_insert(0) += n;
-        }
-    }
-    let mut other_verdicts = other.verdicts;
-    if other.silent > 0 {
-        *other_verdicts.entry(VerdictKind::FilteredOrDown.name()).or_insert(0) += other.silent;
-    }
-    let accepted = other.outcomes[Outcome::Accepted as usize];
-    if accepted > 0 {
-        *other_verdicts.entry(VerdictKind::Accepted.name()).or_insert(0) += accepted;
-    }
-    for (name, n) in other_verdicts {
-        *s.by_verdict.entry(name).or_insert(0) += n;
-    }
+    folded.other.add_to_totals(&mut s);
     for (d, v) in dests.iter_mut().zip(verdicts) {
         d.verdict = v
             .into_iter()

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::anomaly::{Anomaly, AnomalyCounts, AnomalySet};
 use crate::capture::Timestamp;
-use crate::decode::{Checksum, IcmpKind, Observation, L4};
+use crate::decode::{Checksum, IcmpKind, Observation, TcpInfo, L4};
 use crate::flow::{Endpoint, SeqNumber};
 
 mod index;
@@ -491,18 +491,11 @@ impl Tracker {
         }
         match o.l4 {
             L4::Tcp(t) => {
-                let src = Endpoint {
-                    ip: o.ip.src,
-                    port: t.src_port,
-                };
-                let dst = Endpoint {
-                    ip: o.ip.dst,
-                    port: t.dst_port,
-                };
+                let (src, dst) = endpoints(o, &t);
                 if t.checksum == Checksum::Bad {
                     self.bump(Anomaly::BadChecksum);
                 }
-                if t.flags.syn() && !t.flags.ack() && !t.flags.rst() {
+                if opens(&t) {
                     self.on_syn(src, dst, h, o, sink);
                 } else if let Some(slot) = self.store.find(&(dst, src), h) {
                     // From the server side.
@@ -561,15 +554,8 @@ impl Tracker {
     fn first_hash(&self, o: &Observation) -> u32 {
         let key = match o.l4 {
             L4::Tcp(t) => {
-                let src = Endpoint {
-                    ip: o.ip.src,
-                    port: t.src_port,
-                };
-                let dst = Endpoint {
-                    ip: o.ip.dst,
-                    port: t.dst_port,
-                };
-                if t.flags.syn() && !t.flags.ack() && !t.flags.rst() {
+                let (src, dst) = endpoints(o, &t);
+                if opens(&t) {
                     (src, dst)
                 } else {
                     (dst, src)
@@ -979,6 +965,27 @@ impl Tracker {
             sink.closed(a);
         }
     }
+}
+
+/// The segment's (sender, receiver).
+#[inline]
+fn endpoints(o: &Observation, t: &TcpInfo) -> (Endpoint, Endpoint) {
+    (
+        Endpoint {
+            ip: o.ip.src,
+            port: t.src_port,
+        },
+        Endpoint {
+            ip: o.ip.dst,
+            port: t.dst_port,
+        },
+    )
+}
+
+/// A SYN that opens an attempt: without ACK or RST.
+#[inline]
+fn opens(t: &TcpInfo) -> bool {
+    t.flags.syn() && !t.flags.ack() && !t.flags.rst()
 }
 
 /// Would the client act on this packet? (RFC 9293 §3.10.7.3, and Linux for ICMP.)

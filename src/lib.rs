@@ -75,11 +75,17 @@ pub fn analyze_listing(
     engine.set_max_listed(max_listed);
     for source in &cfg.sources {
         engine.begin_source(source.display());
-        // Decoding runs on the reading thread; tracking here.
+        // Decoding (and hashing for the tracker's index) runs on the reading thread; tracking
+        // here.
+        let keyer = engine.tracker.keyer();
         let info = capture::read_capture_mapped(
             source,
             cfg.progress.clone(),
-            |frame| (frame.ts, decode::decode(frame)),
+            |frame| {
+                let d = decode::decode(frame);
+                let h = d.as_ref().map_or(0, |o| keyer.first_hash(o));
+                (frame.ts, d, h)
+            },
             |batch| engine.decoded_batch(batch),
         )?;
         engine.end_source(info);
@@ -98,8 +104,6 @@ pub struct Engine<'cb> {
     unsupported: BTreeMap<(String, u32), u64>,
     /// Frames skipped, per reason ([`skip_index`]), not yet added to `summary.skipped`.
     skips: [u64; SKIP_REASONS],
-    /// The index hashes of a batch's observations (reused).
-    hashes: Vec<u32>,
     on_closed: Option<&'cb mut dyn FnMut(&AttemptRecord)>,
 }
 
@@ -115,7 +119,6 @@ impl<'cb> Engine<'cb> {
             last: None,
             unsupported: BTreeMap::new(),
             skips: [0; SKIP_REASONS],
-            hashes: Vec::new(),
             on_closed,
         }
     }
@@ -135,22 +138,21 @@ impl<'cb> Engine<'cb> {
         self.decoded(frame.ts, &decode::decode(frame), None);
     }
 
-    /// Feeds frames already decoded, taking them out of `batch`.
-    fn decoded_batch(&mut self, batch: &mut Vec<(Timestamp, Result<decode::Observation, decode::Skip>)>) {
+    /// Feeds frames already decoded, with their [`track::Keyer::first_hash`], taking them out
+    /// of `batch`.
+    fn decoded_batch(&mut self, batch: &mut Vec<(Timestamp, Result<decode::Observation, decode::Skip>, u32)>) {
         // First start loading the index entries the batch will look up, all at once, so that
         // the memory accesses overlap instead of each stalling in turn (on floods the index is
-        // far bigger than the caches); the hashes are kept for the lookups.
+        // far bigger than the caches).
         self.tracker.prefetch_victims(batch.len());
-        let mut hashes = std::mem::take(&mut self.hashes);
-        hashes.clear();
-        hashes.extend(batch.iter().map(|(_, d)| match d {
-            Ok(o) => self.tracker.prefetch(o),
-            Err(_) => 0,
-        }));
-        for ((ts, d), &h) in batch.iter().zip(&hashes) {
-            self.decoded(*ts, d, Some(h));
+        for (_, d, h) in batch.iter() {
+            if d.is_ok() {
+                self.tracker.prefetch(*h);
+            }
         }
-        self.hashes = hashes;
+        for (ts, d, h) in batch.iter() {
+            self.decoded(*ts, d, Some(*h));
+        }
         batch.clear();
     }
 

@@ -6,7 +6,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use pcap_parser::nom;
@@ -348,7 +348,7 @@ pub fn read_capture_mapped<T: Send>(
                     batch.push(map(frame));
                     if batch.len() == BATCH {
                         let next = empty_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
-                        hung_up = full_tx.send(std::mem::replace(&mut batch, next)).is_err();
+                        hung_up = !hand_on(&full_tx, std::mem::replace(&mut batch, next));
                     }
                 });
                 if !batch.is_empty() && !hung_up {
@@ -383,6 +383,31 @@ pub fn read_capture_mapped<T: Send>(
         }
     })
 }
+
+/// Sends `batch` to the tracking thread; false if it has gone.
+///
+/// When the channel is full (tracking is the slower side, as on SYN floods), this thread naps
+/// and retries instead of blocking in `send`: a blocked sender must be woken by the receiver,
+/// a system call on the tracking thread for every batch it takes, and that thread is the one
+/// that sets the pace. With [`BATCHES`] batches queued the tracker has far more work in hand
+/// than one nap lasts.
+fn hand_on<T>(tx: &SyncSender<T>, batch: T) -> bool {
+    let mut batch = batch;
+    loop {
+        match tx.try_send(batch) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(b)) => {
+                batch = b;
+                std::thread::sleep(NAP);
+            }
+        }
+    }
+}
+
+/// How long the decoding thread waits before offering a batch again to a full channel (the
+/// tracker takes tens of microseconds per batch).
+const NAP: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// Size of the first read, which must hold a pcapng section header block (as with
 /// pcap-parser's 1 MiB reader buffer).

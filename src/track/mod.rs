@@ -338,36 +338,23 @@ impl<T> Slab<T> {
     }
 }
 
-/// Attempts in flight and tombstones, found by (client, server) through an [`Index`] of small
-/// entries (32 bits of the key's hash and a [`Slot`] code): the keys themselves stay in the
-/// attempts and tombstones, so the table stays small under floods.
-#[derive(Debug)]
-struct Store {
-    /// Keyed per process: the keys come from the wire, so an unkeyed hash would let a sender
-    /// force collisions.
-    hasher: foldhash::fast::RandomState,
-    index: Index,
-    live: Slab<Attempt>,
-    tombs: Slab<Tomb>,
-}
+/// The tracker's hash of keys, which places them in its index: a small value, so that the
+/// thread that decodes packets can hash them too ([`Keyer::first_hash`]) and hand the hash
+/// on with the observation ([`Tracker::observe_hashed`]).
+///
+/// Keyed per process: the keys come from the wire, so an unkeyed hash would let a sender force
+/// collisions.
+#[derive(Clone, Debug)]
+pub struct Keyer(foldhash::fast::RandomState);
 
-impl Store {
-    fn new() -> Store {
-        Store {
-            hasher: foldhash::fast::RandomState::default(),
-            index: Index::new(),
-            live: Slab::new(),
-            tombs: Slab::new(),
-        }
-    }
-
+impl Keyer {
     #[inline]
     fn hash(&self, key: &Key) -> u32 {
         let ports = (u32::from(key.0.port) << 16) | u32::from(key.1.port);
         if let (IpAddr::V4(c), IpAddr::V4(s)) = (key.0.ip, key.1.ip) {
             // The common case in one word (lookups compare whole keys: the hash only places).
             let addrs = (u64::from(c.to_bits()) << 32) | u64::from(s.to_bits());
-            return (self.hasher.hash_one((addrs, ports)) >> 32) as u32;
+            return (self.0.hash_one((addrs, ports)) >> 32) as u32;
         }
         fn bits(ip: IpAddr) -> (u128, bool) {
             match ip {
@@ -377,7 +364,52 @@ impl Store {
         }
         let ((c, c6), (s, s6)) = (bits(key.0.ip), bits(key.1.ip));
         let families = u8::from(c6) | (u8::from(s6) << 1);
-        (self.hasher.hash_one((c, s, ports, families)) >> 32) as u32
+        (self.0.hash_one((c, s, ports, families)) >> 32) as u32
+    }
+
+    /// The hash of the key observing `o` looks up first: (client, server) for a SYN, (the
+    /// receiver, the sender) for another segment, the quoted pair for an ICMP error.
+    #[inline]
+    pub fn first_hash(&self, o: &Observation) -> u32 {
+        let key = match o.l4 {
+            L4::Tcp(t) => {
+                let (src, dst) = endpoints(o, &t);
+                if opens(&t) {
+                    (src, dst)
+                } else {
+                    (dst, src)
+                }
+            }
+            L4::IcmpError(e) => (e.quote.src, e.quote.dst),
+        };
+        self.hash(&key)
+    }
+}
+
+/// Attempts in flight and tombstones, found by (client, server) through an [`Index`] of small
+/// entries (32 bits of the key's hash and a [`Slot`] code): the keys themselves stay in the
+/// attempts and tombstones, so the table stays small under floods.
+#[derive(Debug)]
+struct Store {
+    keyer: Keyer,
+    index: Index,
+    live: Slab<Attempt>,
+    tombs: Slab<Tomb>,
+}
+
+impl Store {
+    fn new() -> Store {
+        Store {
+            keyer: Keyer(foldhash::fast::RandomState::default()),
+            index: Index::new(),
+            live: Slab::new(),
+            tombs: Slab::new(),
+        }
+    }
+
+    #[inline]
+    fn hash(&self, key: &Key) -> u32 {
+        self.keyer.hash(key)
     }
 
     /// The key stored at `slot`.
@@ -445,6 +477,9 @@ pub struct Tracker {
     /// Tombstones in the order they were made: (until, index of the tombstone, attempt id).
     tomb_queue: VecDeque<(Timestamp, u32, u64)>,
     now: Timestamp,
+    /// No deadline in `queue` or `tomb_queue` falls before this: [`Tracker::expire`] has nothing
+    /// to do until then (a lower bound; exact after each expiry).
+    next_due: Timestamp,
     next_id: u64,
     stats: TrackStats,
     /// Capture-wide anomaly counts (turned into `stats.anomalies` at the end).
@@ -460,6 +495,7 @@ impl Tracker {
             queue: VecDeque::new(),
             tomb_queue: VecDeque::new(),
             now: Timestamp(i64::MIN),
+            next_due: Timestamp(i64::MAX),
             next_id: 0,
             stats: TrackStats::default(),
             counts: [0; Anomaly::ALL.len()],
@@ -478,16 +514,18 @@ impl Tracker {
 
     /// Feeds one observation.
     pub fn observe(&mut self, o: &Observation, sink: &mut impl Sink) {
-        let h = self.first_hash(o);
+        let h = self.store.keyer.first_hash(o);
         self.observe_hashed(o, h, sink);
     }
 
-    /// [`Tracker::observe`] with `h` = [`Tracker::prefetch`]`(o)`, computed before.
+    /// [`Tracker::observe`] with `h` = [`Keyer::first_hash`]`(o)`, computed before.
     pub(crate) fn observe_hashed(&mut self, o: &Observation, h: u32, sink: &mut impl Sink) {
         // Capture time only moves forward, so out-of-order timestamps cannot reopen the past.
         if o.ts > self.now {
             self.now = o.ts;
-            self.expire(sink);
+            if self.now >= self.next_due {
+                self.expire(sink);
+            }
         }
         match o.l4 {
             L4::Tcp(t) => {
@@ -539,31 +577,16 @@ impl Tracker {
         }
     }
 
-    /// Starts loading the index entry that observing `o` will look up first (see
-    /// [`Index::touch`]), and returns that key's hash for [`Tracker::observe_hashed`].
-    #[inline]
-    pub fn prefetch(&self, o: &Observation) -> u32 {
-        let h = self.first_hash(o);
-        self.store.index.touch(h);
-        h
+    /// The hash that [`Tracker::observe_hashed`] takes, computable on another thread.
+    pub fn keyer(&self) -> Keyer {
+        self.store.keyer.clone()
     }
 
-    /// The hash of the key observing `o` looks up first: (client, server) for a SYN, (the
-    /// receiver, the sender) for another segment, the quoted pair for an ICMP error.
+    /// Starts loading the index entry of hash `h` ([`Keyer::first_hash`]), which observing its
+    /// packet will look up first (see [`Index::touch`]).
     #[inline]
-    fn first_hash(&self, o: &Observation) -> u32 {
-        let key = match o.l4 {
-            L4::Tcp(t) => {
-                let (src, dst) = endpoints(o, &t);
-                if opens(&t) {
-                    (src, dst)
-                } else {
-                    (dst, src)
-                }
-            }
-            L4::IcmpError(e) => (e.quote.src, e.quote.dst),
-        };
-        self.store.hash(&key)
+    pub fn prefetch(&self, h: u32) {
+        self.store.index.touch(h);
     }
 
     /// When the tracker is full, starts loading the index entries of the `n` attempts that
@@ -660,6 +683,7 @@ impl Tracker {
                     if deadline > a.deadline {
                         a.deadline = deadline;
                         let due = Due::of(a, index);
+                        self.next_due = self.next_due.min(due.at);
                         self.queue.push_back(due);
                     }
                     return;
@@ -747,6 +771,7 @@ impl Tracker {
             Some(old @ Slot::Live(_)) => self.store.replace(h, old, Slot::Live(index)),
             None => self.store.insert(h, Slot::Live(index)),
         }
+        self.next_due = self.next_due.min(deadline);
         self.queue.push_back(Due {
             at: deadline,
             index,
@@ -766,6 +791,7 @@ impl Tracker {
                     queue,
                     counts,
                     now,
+                    next_due,
                     ..
                 } = self;
                 let Some(a) = store.live.get_mut(index) else {
@@ -823,6 +849,7 @@ impl Tracker {
                     let deadline = now.plus_nanos(cfg.timeout_ns);
                     if deadline > a.deadline {
                         a.deadline = deadline;
+                        *next_due = (*next_due).min(deadline);
                         queue.push_back(Due::of(a, index));
                     }
                 }
@@ -889,6 +916,8 @@ impl Tracker {
             self.tomb_queue.pop_front();
             self.remove_tomb(i, id);
         }
+        let first = |at: Option<Timestamp>| at.unwrap_or(Timestamp(i64::MAX));
+        self.next_due = first(self.queue.front().map(|d| d.at)).min(first(self.tomb_queue.front().map(|t| t.0)));
     }
 
     /// Removes tombstone `i` if it is still attempt `id`'s.
@@ -951,6 +980,7 @@ impl Tracker {
         }
         let t = self.store.tombs.insert(tomb);
         self.store.replace(hash, Slot::Live(index), Slot::Tomb(t));
+        self.next_due = self.next_due.min(until);
         self.tomb_queue.push_back((until, t, id));
         self.hand_over(index, sink);
     }

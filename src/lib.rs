@@ -141,16 +141,21 @@ impl<'cb> Engine<'cb> {
     /// Feeds frames already decoded, with their [`track::Keyer::first_hash`], taking them out
     /// of `batch`.
     fn decoded_batch(&mut self, batch: &mut Vec<(Timestamp, Result<decode::Observation, decode::Skip>, u32)>) {
-        // First start loading the index entries the batch will look up, all at once, so that
-        // the memory accesses overlap instead of each stalling in turn (on floods the index is
-        // far bigger than the caches).
-        self.tracker.prefetch_victims(batch.len());
-        for (_, d, h) in batch.iter() {
-            if d.is_ok() {
+        // Start loading the index entries that the packet AHEAD places later will look up
+        // (and, the tracker being full, the entry of the attempt it will evict), so that the
+        // memory accesses overlap instead of each stalling in turn: on floods the index is far
+        // bigger than the caches.
+        const AHEAD: usize = 16;
+        for k in 0..AHEAD.min(batch.len()) {
+            self.tracker.prefetch(batch[k].2);
+            self.tracker.prefetch_victim(k);
+        }
+        for i in 0..batch.len() {
+            if let Some((_, _, h)) = batch.get(i + AHEAD) {
                 self.tracker.prefetch(*h);
             }
-        }
-        for (ts, d, h) in batch.iter() {
+            self.tracker.prefetch_victim(AHEAD);
+            let (ts, d, h) = &batch[i];
             self.decoded(*ts, d, Some(*h));
         }
         batch.clear();

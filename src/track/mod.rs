@@ -589,14 +589,14 @@ impl Tracker {
         self.store.index.touch(h);
     }
 
-    /// When the tracker is full, starts loading the index entries of the `n` attempts that
-    /// the next `n` new ones would evict.
-    pub fn prefetch_victims(&self, n: usize) {
-        if self.store.live.used < self.cfg.max_in_flight {
-            return;
-        }
-        for due in self.queue.iter().take(n) {
-            self.store.index.touch(due.hash);
+    /// When the tracker is full, starts loading the index entry of the attempt that the
+    /// `k`th new one from now would evict (from 0).
+    #[inline]
+    pub fn prefetch_victim(&self, k: usize) {
+        if self.store.live.used >= self.cfg.max_in_flight {
+            if let Some(due) = self.queue.get(k) {
+                self.store.index.touch(due.hash);
+            }
         }
     }
 

@@ -146,8 +146,8 @@ impl<'cb> Engine<'cb> {
         // memory accesses overlap instead of each stalling in turn: on floods the index is far
         // bigger than the caches.
         const AHEAD: usize = 16;
-        for k in 0..AHEAD.min(batch.len()) {
-            self.tracker.prefetch(batch[k].2);
+        for (k, (_, _, h)) in batch.iter().take(AHEAD).enumerate() {
+            self.tracker.prefetch(*h);
             self.tracker.prefetch_victim(k);
         }
         for i in 0..batch.len() {

@@ -215,6 +215,7 @@ const ETHERTYPE_MPLS_MCAST: u16 = 0x8848;
 const MAX_MPLS_LABELS: usize = 8;
 
 /// Decodes one frame.
+#[inline(always)]
 pub fn decode(frame: &Frame<'_>) -> Result<Observation, Skip> {
     match fast(frame) {
         Some(o) => Ok(o),
@@ -226,7 +227,7 @@ pub fn decode(frame: &Frame<'_>) -> Result<Observation, Skip> {
 /// IPv4 (with or without options) or IPv6 (no extension header), over Ethernet with at most one
 /// VLAN tag, Linux SLL/SLL2 or raw IP. The result is exactly what [`decode_sliced`] gives for
 /// such a frame (the tests compare them); anything else returns `None` and goes that way.
-#[inline]
+#[inline(always)]
 fn fast(frame: &Frame<'_>) -> Option<Observation> {
     let data = frame.data;
     let (ip, src_mac) = match frame.link {

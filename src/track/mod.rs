@@ -305,7 +305,8 @@ impl<T> Slab<T> {
         self.used += 1;
         match self.free.pop() {
             Some(i) => {
-                self.items[i as usize] = Some(item);
+                // A freed place is empty: nothing to drop there.
+                let _ = self.items[i as usize].insert(item);
                 i
             }
             None => {
@@ -692,7 +693,7 @@ impl Tracker {
                 a.anomalies.insert(Anomaly::PortReuse);
                 a.closed = (o.ts, CloseReason::PortReuse);
                 self.bump(Anomaly::PortReuse);
-                self.close(index, true, sink);
+                self.close(index, sink);
             }
             Some(Slot::Tomb(i)) => {
                 if let Some(tomb) = self.store.tombs.get(i).filter(|tomb| tomb.isn == t.seq) {
@@ -905,7 +906,7 @@ impl Tracker {
             if due {
                 if let Some(a) = self.store.live.get_mut(index) {
                     a.closed = (a.deadline, CloseReason::Timeout);
-                    self.close(index, true, sink);
+                    self.close(index, sink);
                 }
             }
         }
@@ -931,37 +932,32 @@ impl Tracker {
     /// Closes the oldest attempt in flight; false if there is none.
     fn evict_oldest(&mut self, sink: &mut impl Sink) -> bool {
         while let Some(Due { index, id, .. }) = self.queue.pop_front() {
-            if self.store.live.get(index).is_none_or(|a| a.id != id) {
-                continue;
-            }
             let now = self.now;
-            if let Some(a) = self.store.live.get_mut(index) {
-                a.anomalies.insert(Anomaly::Evicted);
-                a.closed = (now.max(a.start), CloseReason::Evicted);
-                self.bump(Anomaly::Evicted);
-                self.stats.evicted += 1;
-                // Overload sheds state: no tombstone (a late packet of it goes unmatched).
-                self.close(index, false, sink);
-            }
+            let Some(a) = self.store.live.get_mut(index).filter(|a| a.id == id) else {
+                continue;
+            };
+            a.anomalies.insert(Anomaly::Evicted);
+            a.closed = (now.max(a.start), CloseReason::Evicted);
+            let hash = a.hash;
+            self.bump(Anomaly::Evicted);
+            self.stats.evicted += 1;
+            // Overload sheds state: no tombstone (a late packet of it goes unmatched).
+            self.store.remove(hash, Slot::Live(index));
+            self.hand_over(index, sink);
             return true;
         }
         false
     }
 
     /// Closes the attempt at `index` (its `closed` already set): leaves a tombstone in its place
-    /// when `tomb`, and hands it to the sink.
-    fn close(&mut self, index: u32, tomb: bool, sink: &mut impl Sink) {
+    /// and hands it to the sink.
+    fn close(&mut self, index: u32, sink: &mut impl Sink) {
         let Some(a) = self.store.live.get(index) else {
             return;
         };
         let key = (a.client, a.server);
         let hash = a.hash;
         let id = a.id;
-        if !tomb {
-            self.store.remove(hash, Slot::Live(index));
-            self.hand_over(index, sink);
-            return;
-        }
         let until = a.closed.0.plus_nanos(self.cfg.linger_ns);
         let tomb = Tomb {
             key,

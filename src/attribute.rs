@@ -272,19 +272,24 @@ const MAX_HOSTS: usize = 100_000;
 impl Baselines {
     /// Learns from one packet: every TCP packet that is not a RST is the host speaking for
     /// itself (a RST is what we are judging, so it never feeds the baseline).
+    #[inline]
     pub fn observe(&mut self, o: &Observation) {
-        let L4::Tcp(t) = o.l4 else { return };
+        let L4::Tcp(t) = &o.l4 else { return };
         if t.flags.rst() || (t.flags.syn() && !t.flags.ack()) {
             // SYNs are the clients' packets; they say nothing about servers.
             return;
         }
+        self.learn(o, t);
+    }
+
+    fn learn(&mut self, o: &Observation, t: &TcpInfo) {
         // One lookup for a known host (nearly every packet); a new one is inserted.
         if let Some(h) = self.hosts.get_mut(&o.ip.src) {
-            h.learn(o, &t);
+            h.learn(o, t);
             return;
         }
         if self.hosts.len() < MAX_HOSTS {
-            self.hosts.entry(o.ip.src).or_default().learn(o, &t);
+            self.hosts.entry(o.ip.src).or_default().learn(o, t);
         }
     }
 

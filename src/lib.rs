@@ -99,8 +99,9 @@ pub struct Engine<'cb> {
     baselines: Baselines,
     collector: Collector,
     summary: CaptureSummary,
-    first: Option<Timestamp>,
-    last: Option<Timestamp>,
+    /// Earliest and latest frame times (MAX, MIN before the first frame).
+    first: Timestamp,
+    last: Timestamp,
     unsupported: BTreeMap<(String, u32), u64>,
     /// Frames skipped, per reason ([`skip_index`]), not yet added to `summary.skipped`.
     skips: [u64; SKIP_REASONS],
@@ -115,8 +116,8 @@ impl<'cb> Engine<'cb> {
             baselines: Baselines::default(),
             collector: Collector::default(),
             summary: CaptureSummary::default(),
-            first: None,
-            last: None,
+            first: Timestamp(i64::MAX),
+            last: Timestamp(i64::MIN),
             unsupported: BTreeMap::new(),
             skips: [0; SKIP_REASONS],
             on_closed,
@@ -164,8 +165,8 @@ impl<'cb> Engine<'cb> {
     /// Feeds one frame already decoded.
     /// `hash`: what [`Tracker::prefetch`] returned for it, if called.
     fn decoded(&mut self, ts: Timestamp, decoded: &Result<decode::Observation, decode::Skip>, hash: Option<u32>) {
-        self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
-        self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
+        self.first = self.first.min(ts);
+        self.last = self.last.max(ts);
         match decoded {
             Ok(o) => {
                 self.summary.decoded += 1;
@@ -254,8 +255,11 @@ impl<'cb> Engine<'cb> {
         };
         let mut summary = self.summary;
         let mut baselines = self.baselines;
-        summary.first_packet = self.first.map(Timestamp::rfc3339);
-        summary.last_packet = self.last.map(Timestamp::rfc3339);
+        // (A frame was seen exactly when first <= last, whatever its time.)
+        if self.first <= self.last {
+            summary.first_packet = Some(self.first.rfc3339());
+            summary.last_packet = Some(self.last.rfc3339());
+        }
         summary.unmatched_rst = stats.unmatched_rst;
         summary.unmatched_icmp = stats.unmatched_icmp;
         summary.attempts_evicted = stats.evicted;

@@ -447,6 +447,95 @@ impl Store {
     }
 }
 
+/// What [`Tracker::evict_oldest`] did.
+enum Evicted {
+    /// Nothing was in flight.
+    None,
+    /// The oldest attempt went to [`Sink::closed`]: its place is free.
+    MovedOut,
+    /// The oldest attempt at this place was counted by [`Sink::closed_ref`] and is done with:
+    /// the place is still taken, for the caller to refill.
+    Counted(u32),
+}
+
+/// What a new attempt starts with.
+#[derive(Clone, Copy)]
+struct Start {
+    id: u64,
+    key: Key,
+    isn: SeqNumber,
+    syn_payload: u32,
+    /// The SYN's time and frame (None: learned from an ICMP quote).
+    syn: Option<(Timestamp, u64)>,
+    ts: Timestamp,
+    deadline: Timestamp,
+    hash: u32,
+}
+
+impl Attempt {
+    fn new(s: Start) -> Attempt {
+        let mut syn_times = SynTimes::new();
+        syn_times.extend(s.syn.map(|(ts, _)| ts));
+        Attempt {
+            id: s.id,
+            client: s.key.0,
+            server: s.key.1,
+            isn: s.isn,
+            syn_payload: s.syn_payload,
+            syns: u32::from(s.syn.is_some()),
+            syn_times,
+            syn_frame: s.syn.map(|(_, frame)| frame),
+            events: Vec::new(),
+            start: s.ts,
+            last_syn: s.ts,
+            closed: (s.ts, CloseReason::Timeout),
+            anomalies: AnomalySet::default(),
+            deadline: s.deadline,
+            hash: s.hash,
+        }
+    }
+
+    /// Makes this (closed, counted) attempt into `Attempt::new(s)`, field by field (where a
+    /// whole new value would be built aside and copied in).
+    fn restart(&mut self, s: Start) {
+        // Every field named: a new one must be set here too.
+        let Attempt {
+            id,
+            client,
+            server,
+            isn,
+            syn_payload,
+            syns,
+            syn_times,
+            syn_frame,
+            events,
+            start,
+            last_syn,
+            closed,
+            anomalies,
+            deadline,
+            hash,
+        } = self;
+        *id = s.id;
+        *client = s.key.0;
+        *server = s.key.1;
+        *isn = s.isn;
+        *syn_payload = s.syn_payload;
+        *syns = u32::from(s.syn.is_some());
+        // New vectors: memory the old attempt held is given back.
+        *syn_times = SynTimes::new();
+        syn_times.extend(s.syn.map(|(ts, _)| ts));
+        *syn_frame = s.syn.map(|(_, frame)| frame);
+        *events = Vec::new();
+        *start = s.ts;
+        *last_syn = s.ts;
+        *closed = (s.ts, CloseReason::Timeout);
+        *anomalies = AnomalySet::default();
+        *deadline = s.deadline;
+        *hash = s.hash;
+    }
+}
+
 /// A deadline set for an attempt: when, where it lies, its key's hash, its id. An entry whose
 /// attempt has gone or moved its deadline is skipped.
 #[derive(Clone, Copy, Debug)]
@@ -732,38 +821,42 @@ impl Tracker {
         ts: Timestamp,
         sink: &mut impl Sink,
     ) -> u32 {
+        // The place of an attempt evicted and counted where it lay is refilled (on floods,
+        // every new attempt evicts one: no drop, no move).
+        let mut refill = None;
         while self.store.live.used >= self.cfg.max_in_flight.max(1) {
-            if !self.evict_oldest(sink) {
-                break;
+            match self.evict_oldest(sink) {
+                Evicted::None => break,
+                Evicted::MovedOut => {}
+                Evicted::Counted(index) => {
+                    refill = Some(index);
+                    break;
+                }
             }
         }
         let id = self.next_id;
         self.next_id += 1;
         self.stats.attempts += 1;
-        let deadline = self.now.max(ts).plus_nanos(self.cfg.timeout_ns);
-        let mut syn_times = SynTimes::new();
-        if let Some(s) = syn {
-            syn_times.push(s.ts);
-        }
-        // A tombstone of the pair gives way to the new attempt.
-        let tomb = if absent { None } else { self.store.find(&key, h) };
-        let index = self.store.live.insert(Attempt {
+        let start = Start {
             id,
-            client: key.0,
-            server: key.1,
+            key,
             isn,
             syn_payload,
-            syns: u32::from(syn.is_some()),
-            syn_times,
-            syn_frame: syn.map(|s| s.frame),
-            events: Vec::new(),
-            start: ts,
-            last_syn: ts,
-            closed: (ts, CloseReason::Timeout),
-            anomalies: AnomalySet::default(),
-            deadline,
+            syn: syn.map(|s| (s.ts, s.frame)),
+            ts,
+            deadline: self.now.max(ts).plus_nanos(self.cfg.timeout_ns),
             hash: h,
-        });
+        };
+        let deadline = start.deadline;
+        // A tombstone of the pair gives way to the new attempt.
+        let tomb = if absent { None } else { self.store.find(&key, h) };
+        let index = match refill.and_then(|i| Some((i, self.store.live.get_mut(i)?))) {
+            Some((i, a)) => {
+                a.restart(start);
+                i
+            }
+            None => self.store.live.insert(Attempt::new(start)),
+        };
         match tomb {
             Some(old @ Slot::Tomb(t)) => {
                 self.store.replace(h, old, Slot::Live(index));
@@ -929,8 +1022,8 @@ impl Tracker {
         }
     }
 
-    /// Closes the oldest attempt in flight; false if there is none.
-    fn evict_oldest(&mut self, sink: &mut impl Sink) -> bool {
+    /// Closes the oldest attempt in flight, if there is one.
+    fn evict_oldest(&mut self, sink: &mut impl Sink) -> Evicted {
         while let Some(Due { index, id, .. }) = self.queue.pop_front() {
             let now = self.now;
             let Some(a) = self.store.live.get_mut(index).filter(|a| a.id == id) else {
@@ -943,10 +1036,16 @@ impl Tracker {
             self.stats.evicted += 1;
             // Overload sheds state: no tombstone (a late packet of it goes unmatched).
             self.store.remove(hash, Slot::Live(index));
-            self.hand_over(index, sink);
-            return true;
+            let counted = self.store.live.get(index).is_some_and(|a| sink.closed_ref(a));
+            if counted {
+                return Evicted::Counted(index);
+            }
+            if let Some(a) = self.store.live.take(index) {
+                sink.closed(a);
+            }
+            return Evicted::MovedOut;
         }
-        false
+        Evicted::None
     }
 
     /// Closes the attempt at `index` (its `closed` already set): leaves a tombstone in its place
@@ -1313,5 +1412,70 @@ mod tests {
 
         let late = run(&[(0.0, first.frame()), (10.0, rst.frame())]);
         assert_eq!(late.late.len(), 1);
+    }
+
+    /// A sink that counts attempts in place ([`Sink::closed_ref`]), keeping a copy to look at.
+    #[derive(Default)]
+    struct CountInPlace {
+        seen: Vec<Attempt>,
+    }
+    impl Sink for CountInPlace {
+        fn closed(&mut self, a: Attempt) {
+            panic!("attempt {} moved out although counted in place", a.id);
+        }
+        fn late(&mut self, _: u64, _: Timestamp, _: Option<Event>) {}
+        fn closed_ref(&mut self, a: &Attempt) -> bool {
+            self.seen.push(a.clone());
+            true
+        }
+    }
+
+    #[test]
+    fn place_of_an_attempt_counted_in_place_is_refilled_clean() {
+        // Room for one attempt. The first (a SYN with data and two SYNs, so anomalies and SYN
+        // times to leave behind) is evicted by the second, which takes its place; the second
+        // is then answered and must carry nothing of the first.
+        let mut t = Tracker::new(TrackConfig {
+            max_in_flight: 1,
+            ..TrackConfig::default()
+        });
+        let mut sink = CountInPlace::default();
+        let mut first = Tcp::syn(Ipv4Addr::from(C4), 1000, Ipv4Addr::from(S4), 80, 7);
+        first.payload = vec![1, 2, 3];
+        let second = Tcp::syn(Ipv4Addr::from(C4), 1001, Ipv4Addr::from(S4), 80, 500);
+        let mut bad = Tcp::synack_to(&first, 9);
+        bad.ack = Some(1); // a bad ACK: an event and an anomaly
+        let packets = [
+            first.frame(),
+            bad.frame(),
+            first.frame(),
+            second.frame(),
+            Tcp::synack_to(&second, 77).frame(),
+        ];
+        for (i, f) in packets.iter().enumerate() {
+            let fr = Frame {
+                ts: Timestamp(i as i64 * 2_000_000),
+                link: LinkType::ETHERNET,
+                data: f,
+                orig_len: f.len() as u32,
+                number: i as u64 + 1,
+            };
+            t.observe(&decode(&fr).unwrap(), &mut sink);
+        }
+        let stats = t.finish(&mut sink);
+        assert_eq!(stats.evicted, 1);
+        assert_eq!(sink.seen.len(), 2);
+        let (old, new) = (&sink.seen[0], &sink.seen[1]);
+        assert_eq!((old.id, old.client.port, old.syns, old.events.len()), (0, 1000, 2, 1));
+        assert!(old.anomalies.contains(Anomaly::Evicted));
+        assert!(old.anomalies.contains(Anomaly::SynWithData));
+        assert_eq!(new.id, 1);
+        assert_eq!((new.client.port, new.isn, new.syn_payload), (1001, SeqNumber(500), 0));
+        assert_eq!((new.syns, new.syn_times.len(), new.syn_frame), (1, 1, Some(4)));
+        assert_eq!(new.start, Timestamp(6_000_000));
+        assert_eq!(new.anomalies, AnomalySet::default());
+        assert_eq!(new.events.len(), 1);
+        assert_eq!(outcome(new), Outcome::Accepted);
+        assert_eq!(new.closed.1, CloseReason::CaptureEnd);
     }
 }

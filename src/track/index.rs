@@ -1,13 +1,20 @@
 //! The tracker's index: from a 32-bit hash of (client, server) to a 32-bit slot code, in one
-//! flat open-addressing table.
+//! flat open-addressing table of cache-line buckets.
 //!
-//! Each entry is one `u64` (hash in the high half, code in the low half) in a power-of-two
-//! table at most half full, probed linearly, and deletion shifts later entries back instead of
-//! leaving markers. So a lookup, an insertion or a removal reads one cache line in the common
-//! case: on SYN floods the tracker does one of each per packet in a table of hundreds of
-//! thousands of entries, far bigger than the CPU's caches, and each extra line is a miss.
+//! A bucket holds eight entries: their hashes ("tags") and their codes, 64 bytes, aligned to a
+//! cache line. The table has a power-of-two number of buckets, at most half of its places
+//! used, and probes bucket after bucket from the one the hash picks. So a lookup, an insertion
+//! or a removal reads one cache line (the next one only when a bucket is full, which at this
+//! load is rare): on SYN floods the tracker does one of each per packet in a table of hundreds
+//! of thousands of entries, far bigger than the CPU's caches, and each extra line is a miss.
 //! (hashbrown keeps control bytes and entries in two arrays: two misses.) The hashes are keyed
 //! per process by the caller, so senders cannot pick colliding keys.
+//!
+//! Removal, as in hashbrown's groups: the place of a removed entry becomes empty again if its
+//! bucket has an empty place (no probe can have passed over that bucket, since an insertion
+//! goes on to the next bucket only from a full one, and a search stops at the first bucket
+//! with an empty place), and is marked deleted otherwise; deleted places are reused by
+//! insertions and cleared when the table is rebuilt.
 //!
 //! Keys live with the attempts: [`Index::find`] hands each candidate code to the caller, which
 //! compares the key it points at.
@@ -23,28 +30,86 @@ pub(super) fn prefetch<T: Copy>(x: &T) {
     std::hint::black_box(*x);
 }
 
-/// An empty place (no valid entry has both halves all ones: codes stay below `u32::MAX`).
-const EMPTY: u64 = u64::MAX;
-/// The first table size.
-const MIN_SLOTS: usize = 64;
+/// Entries per bucket.
+const WIDTH: usize = 8;
+/// The tag of an empty place.
+const EMPTY: u32 = 0;
+/// The tag of a place whose entry was removed from a full bucket.
+const DELETED: u32 = 1;
+/// The first table size, in buckets.
+const MIN_BUCKETS: usize = 8;
+
+/// Eight entries in one cache line.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Bucket {
+    tags: [u32; WIDTH],
+    codes: [u32; WIDTH],
+}
+
+const EMPTY_BUCKET: Bucket = Bucket {
+    tags: [EMPTY; WIDTH],
+    codes: [0; WIDTH],
+};
+
+impl Bucket {
+    /// Bit `i` set where `tags[i] == t`.
+    #[inline(always)]
+    fn matching(&self, t: u32) -> u32 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // Two SSE2 comparisons of four tags each (baseline on x86-64).
+            use safe_arch::{
+                cast_to_m128_from_m128i, cmp_eq_mask_i32_m128i, m128i, move_mask_m128, set_splat_i32_m128i,
+            };
+            let [a, b, c, d, e, f, g, h] = self.tags;
+            let want = set_splat_i32_m128i(t as i32);
+            let lo = cmp_eq_mask_i32_m128i(m128i::from([a, b, c, d]), want);
+            let hi = cmp_eq_mask_i32_m128i(m128i::from([e, f, g, h]), want);
+            let lo = move_mask_m128(cast_to_m128_from_m128i(lo)) as u32;
+            let hi = move_mask_m128(cast_to_m128_from_m128i(hi)) as u32;
+            lo | (hi << 4)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let mut m = 0;
+            for (i, &x) in self.tags.iter().enumerate() {
+                m |= u32::from(x == t) << i;
+            }
+            m
+        }
+    }
+
+    /// Bit `i` set where place `i` is free (empty or deleted).
+    #[inline(always)]
+    fn free(&self) -> u32 {
+        self.matching(EMPTY) | self.matching(DELETED)
+    }
+}
+
+/// The tag stored for hash `h`: 0 and 1 are the markers, so hashes 0 and 1 share tag 2 with
+/// hash 2 (the caller compares keys anyway).
+#[inline]
+fn tag(h: u32) -> u32 {
+    h.max(2)
+}
 
 /// A hash → code table (several codes may share a hash; the caller tells them apart).
 #[derive(Debug)]
 pub(super) struct Index {
-    slots: Vec<u64>,
+    buckets: Vec<Bucket>,
+    /// Entries held.
     len: usize,
-}
-
-#[inline]
-fn entry(h: u32, code: u32) -> u64 {
-    (u64::from(h) << 32) | u64::from(code)
+    /// Places marked deleted.
+    deleted: usize,
 }
 
 impl Index {
     pub(super) fn new() -> Index {
         Index {
-            slots: vec![EMPTY; MIN_SLOTS],
+            buckets: vec![EMPTY_BUCKET; MIN_BUCKETS],
             len: 0,
+            deleted: 0,
         }
     }
 
@@ -56,123 +121,124 @@ impl Index {
 
     #[inline]
     fn mask(&self) -> usize {
-        self.slots.len() - 1
+        self.buckets.len() - 1
     }
 
-    /// The place where the probe for `h` starts.
+    /// The bucket where the probe for `h` starts (chosen by the tag, which is all a rebuild
+    /// knows of the hash).
     #[inline]
     fn home(&self, h: u32) -> usize {
-        h as usize & self.mask()
+        tag(h) as usize & self.mask()
     }
 
-    /// Starts loading the line where `h` would be found, so that a lookup soon after does not
+    /// Starts loading the bucket where `h` would be found, so that a lookup soon after does not
     /// wait for memory. Touching many in a row lets the loads overlap.
     #[inline]
     pub(super) fn touch(&self, h: u32) {
-        prefetch(&self.slots[self.home(h)]);
+        prefetch(&self.buckets[self.home(h)]);
     }
 
     /// The first code stored under `h` for which `is_key` holds.
     #[inline]
-    pub(super) fn find(&self, h: u32, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
-        let mask = self.mask();
-        let mut i = self.home(h);
-        loop {
-            let e = self.slots[i];
-            if e == EMPTY {
-                return None;
-            }
-            if (e >> 32) as u32 == h && is_key(e as u32) {
-                return Some(e as u32);
-            }
-            i = (i + 1) & mask;
-        }
+    pub(super) fn find(&self, h: u32, is_key: impl FnMut(u32) -> bool) -> Option<u32> {
+        self.locate(h, is_key).map(|(b, i)| self.buckets[b].codes[i])
     }
 
-    /// The place of the entry (`h`, `code`), if present.
+    /// The bucket and place of the first code stored under `h` for which `is_key` holds.
     #[inline]
-    fn position(&self, h: u32, code: u32) -> Option<usize> {
-        let want = entry(h, code);
+    fn locate(&self, h: u32, mut is_key: impl FnMut(u32) -> bool) -> Option<(usize, usize)> {
+        let t = tag(h);
         let mask = self.mask();
-        let mut i = self.home(h);
+        let mut b = self.home(h);
         loop {
-            let e = self.slots[i];
-            if e == want {
-                return Some(i);
+            let bucket = &self.buckets[b];
+            let mut m = bucket.matching(t);
+            while m != 0 {
+                let i = m.trailing_zeros() as usize;
+                if is_key(bucket.codes[i]) {
+                    return Some((b, i));
+                }
+                m &= m - 1;
             }
-            if e == EMPTY {
+            if bucket.matching(EMPTY) != 0 {
                 return None;
             }
-            i = (i + 1) & mask;
+            b = (b + 1) & mask;
         }
     }
 
-    /// Adds (`h`, `code`); the caller knows the key is absent. `code` must be below `u32::MAX`.
+    /// Adds (`h`, `code`); the caller knows the key is absent.
     #[inline]
     pub(super) fn insert(&mut self, h: u32, code: u32) {
-        debug_assert!(code != u32::MAX);
-        if (self.len + 1) * 2 > self.slots.len() {
-            self.grow();
+        if (self.len + self.deleted + 1) * 2 > self.buckets.len() * WIDTH {
+            self.rebuild();
         }
-        self.place(entry(h, code));
+        self.place(h, code);
         self.len += 1;
     }
 
-    fn place(&mut self, e: u64) {
+    /// Puts the entry in the first free place of its probe.
+    #[inline]
+    fn place(&mut self, h: u32, code: u32) {
         let mask = self.mask();
-        let mut i = self.home((e >> 32) as u32);
-        while self.slots[i] != EMPTY {
-            i = (i + 1) & mask;
+        let mut b = self.home(h);
+        loop {
+            let bucket = &mut self.buckets[b];
+            let free = bucket.free();
+            if free != 0 {
+                let i = free.trailing_zeros() as usize;
+                if bucket.tags[i] == DELETED {
+                    self.deleted -= 1;
+                }
+                bucket.tags[i] = tag(h);
+                bucket.codes[i] = code;
+                return;
+            }
+            b = (b + 1) & mask;
         }
-        self.slots[i] = e;
     }
 
-    fn grow(&mut self) {
-        let size = (self.slots.len() * 2).max(MIN_SLOTS);
-        let old = std::mem::replace(&mut self.slots, vec![EMPTY; size]);
-        for e in old.into_iter().filter(|&e| e != EMPTY) {
-            self.place(e);
+    /// Makes room: twice the buckets when more than a quarter of the places hold entries,
+    /// else the same number, in both cases without deleted marks.
+    #[cold]
+    fn rebuild(&mut self) {
+        let n = self.buckets.len();
+        let size = if (self.len + 1) * 4 > n * WIDTH { n * 2 } else { n };
+        let old = std::mem::replace(&mut self.buckets, vec![EMPTY_BUCKET; size.max(MIN_BUCKETS)]);
+        self.deleted = 0;
+        for bucket in &old {
+            for (&t, &code) in bucket.tags.iter().zip(&bucket.codes) {
+                if t > DELETED {
+                    // The tag is the hash as far as placing goes.
+                    self.place(t, code);
+                }
+            }
         }
     }
 
     /// Changes the entry (`h`, `old`) to (`h`, `new`); adds it if it was absent.
     #[inline]
     pub(super) fn replace(&mut self, h: u32, old: u32, new: u32) {
-        match self.position(h, old) {
-            Some(i) => self.slots[i] = entry(h, new),
+        match self.locate(h, |c| c == old) {
+            Some((b, i)) => self.buckets[b].codes[i] = new,
             None => self.insert(h, new),
         }
     }
 
-    /// Removes the entry (`h`, `code`), if present, shifting back the entries after it that
-    /// would otherwise no longer be found (no deletion markers).
+    /// Removes the entry (`h`, `code`), if present.
     #[inline]
     pub(super) fn remove(&mut self, h: u32, code: u32) {
-        let Some(mut hole) = self.position(h, code) else {
+        let Some((b, i)) = self.locate(h, |c| c == code) else {
             return;
         };
-        let mask = self.mask();
+        let bucket = &mut self.buckets[b];
         self.len -= 1;
-        let mut j = hole;
-        loop {
-            j = (j + 1) & mask;
-            let e = self.slots[j];
-            if e == EMPTY {
-                break;
-            }
-            // `e` may move into the hole only if its home is not cyclically in (hole, j].
-            let home = self.home((e >> 32) as u32);
-            let stays = if hole <= j {
-                hole < home && home <= j
-            } else {
-                hole < home || home <= j
-            };
-            if !stays {
-                self.slots[hole] = e;
-                hole = j;
-            }
+        if bucket.matching(EMPTY) != 0 {
+            bucket.tags[i] = EMPTY;
+        } else {
+            bucket.tags[i] = DELETED;
+            self.deleted += 1;
         }
-        self.slots[hole] = EMPTY;
     }
 }
 
@@ -240,6 +306,33 @@ mod tests {
             for (&code, &h) in &model {
                 assert_eq!(idx.find(h, |c| c == code), Some(code));
             }
+        }
+    }
+
+    /// Entries removed from full buckets leave deleted marks; a steady churn of insertions and
+    /// removals (a flood at the cap) must not make the table grow or fill up with them.
+    #[test]
+    fn churn_keeps_the_table_size() {
+        let mut r = Rng(99);
+        let mut idx = Index::new();
+        let mut live: std::collections::VecDeque<(u32, u32)> = Default::default();
+        let mut most = 0;
+        for code in 0..200_000u32 {
+            // Hashes from a narrow range: full buckets, hence deleted marks.
+            let h = (r.next() % 512) as u32;
+            idx.insert(h, code);
+            live.push_back((h, code));
+            if live.len() > 300 {
+                let (h, c) = live.pop_front().unwrap();
+                idx.remove(h, c);
+            }
+            most = most.max(idx.buckets.len());
+            assert!((idx.len + idx.deleted) * 2 <= idx.buckets.len() * WIDTH);
+        }
+        // 300 entries at most half the places: 75 buckets, rounded up, doubled once at most.
+        assert!(most <= 256, "{most} buckets");
+        for &(h, c) in &live {
+            assert_eq!(idx.find(h, |x| x == c), Some(c));
         }
     }
 

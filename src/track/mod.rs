@@ -475,7 +475,9 @@ struct Start {
 impl Attempt {
     fn new(s: Start) -> Attempt {
         let mut syn_times = SynTimes::new();
-        syn_times.extend(s.syn.map(|(ts, _)| ts));
+        if let Some((ts, _)) = s.syn {
+            syn_times.push(ts);
+        }
         Attempt {
             id: s.id,
             client: s.key.0,
@@ -524,7 +526,9 @@ impl Attempt {
         *syns = u32::from(s.syn.is_some());
         // New vectors: memory the old attempt held is given back.
         *syn_times = SynTimes::new();
-        syn_times.extend(s.syn.map(|(ts, _)| ts));
+        if let Some((ts, _)) = s.syn {
+            syn_times.push(ts);
+        }
         *syn_frame = s.syn.map(|(_, frame)| frame);
         *events = Vec::new();
         *start = s.ts;

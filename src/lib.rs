@@ -81,16 +81,30 @@ pub fn analyze_listing(
         let info = capture::read_capture_mapped(
             source,
             cfg.progress.clone(),
-            |frame| {
-                let d = decode::decode(frame);
-                let h = d.as_ref().map_or(0, |o| keyer.first_hash(o));
-                (frame.ts, d, h)
+            Decoded {
+                ts: Timestamp(0),
+                result: Err(decode::Skip::NotIp),
+                hash: 0,
+            },
+            |frame, out| {
+                out.ts = frame.ts;
+                decode::decode_into(frame, &mut out.result);
+                out.hash = out.result.as_ref().map_or(0, |o| keyer.first_hash(o));
             },
             |batch| engine.decoded_batch(batch),
         )?;
         engine.end_source(info);
     }
     Ok(engine.finish())
+}
+
+/// A frame decoded on the reading side: its time, what it is, and the
+/// [`track::Keyer::first_hash`] of an observation.
+#[derive(Clone, Copy)]
+struct Decoded {
+    ts: Timestamp,
+    result: Result<decode::Observation, decode::Skip>,
+    hash: u32,
 }
 
 /// The pipeline behind [`analyze`] and live capture: feed it frames, then finish it.
@@ -139,27 +153,25 @@ impl<'cb> Engine<'cb> {
         self.decoded(frame.ts, &decode::decode(frame), None);
     }
 
-    /// Feeds frames already decoded, with their [`track::Keyer::first_hash`], taking them out
-    /// of `batch`.
-    fn decoded_batch(&mut self, batch: &mut Vec<(Timestamp, Result<decode::Observation, decode::Skip>, u32)>) {
+    /// Feeds frames already decoded.
+    fn decoded_batch(&mut self, batch: &[Decoded]) {
         // Start loading the index entries that the packet AHEAD places later will look up
         // (and, the tracker being full, the entry of the attempt it will evict), so that the
         // memory accesses overlap instead of each stalling in turn: on floods the index is far
         // bigger than the caches.
         const AHEAD: usize = 16;
-        for (k, (_, _, h)) in batch.iter().take(AHEAD).enumerate() {
-            self.tracker.prefetch(*h);
+        for (k, d) in batch.iter().take(AHEAD).enumerate() {
+            self.tracker.prefetch(d.hash);
             self.tracker.prefetch_victim(k);
         }
         for i in 0..batch.len() {
-            if let Some((_, _, h)) = batch.get(i + AHEAD) {
-                self.tracker.prefetch(*h);
+            if let Some(ahead) = batch.get(i + AHEAD) {
+                self.tracker.prefetch(ahead.hash);
             }
             self.tracker.prefetch_victim(AHEAD);
-            let (ts, d, h) = &batch[i];
-            self.decoded(*ts, d, Some(*h));
+            let d = &batch[i];
+            self.decoded(d.ts, &d.result, Some(d.hash));
         }
-        batch.clear();
     }
 
     /// Feeds one frame already decoded.

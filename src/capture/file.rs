@@ -320,39 +320,48 @@ const BATCH: usize = 1024;
 const BATCHES: usize = 4;
 
 /// [`read_capture`] with the work split in two: a thread reads the input, parses its records
-/// and calls `map` on every frame (in file order), while this thread hands what `map` returned
-/// to `on_batch`, in the same order, a batch at a time (`on_batch` takes the items out).
+/// and calls `map` on every frame (in file order) to fill in an item, while this thread hands
+/// the items to `on_batch`, in the same order, a batch at a time.
 ///
 /// What `map` does with the bytes (decoding) then runs on the core whose cache the bytes were
-/// just read into, and only its small results cross to the other core.
-pub fn read_capture_mapped<T: Send>(
+/// just read into, and only its small results cross to the other core. The items live in
+/// batches that go back and forth between the threads: `map` writes each in its place (no
+/// copy), starting from `blank` or from what an earlier frame left there.
+pub fn read_capture_mapped<T: Send + Clone>(
     source: &Source,
     progress: Option<Arc<AtomicU64>>,
-    map: impl Fn(&Frame<'_>) -> T + Sync,
-    mut on_batch: impl FnMut(&mut Vec<T>),
+    blank: T,
+    map: impl Fn(&Frame<'_>, &mut T) + Sync,
+    mut on_batch: impl FnMut(&mut [T]),
 ) -> Result<CaptureInfo, CaptureError> {
     let map = &map;
     let worker_progress = progress.clone();
-    let (full_tx, full_rx) = sync_channel::<Vec<T>>(BATCHES);
+    let worker_blank = blank.clone();
+    // A batch and how many of its items are filled in.
+    let (full_tx, full_rx) = sync_channel::<(Vec<T>, usize)>(BATCHES);
     let (empty_tx, empty_rx) = channel::<Vec<T>>();
     std::thread::scope(|scope| {
         let worker = std::thread::Builder::new()
             .name("synrst-decode".into())
             .spawn_scoped(scope, move || {
-                let mut batch: Vec<T> = Vec::with_capacity(BATCH);
+                let blank = worker_blank;
+                let mut batch: Vec<T> = vec![blank.clone(); BATCH];
+                let mut n = 0;
                 let mut hung_up = false;
                 let info = read_capture_counting(source, worker_progress, |frame| {
                     if hung_up {
                         return;
                     }
-                    batch.push(map(frame));
-                    if batch.len() == BATCH {
-                        let next = empty_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
-                        hung_up = !hand_on(&full_tx, std::mem::replace(&mut batch, next));
+                    map(frame, &mut batch[n]);
+                    n += 1;
+                    if n == BATCH {
+                        let next = empty_rx.try_recv().unwrap_or_else(|_| vec![blank.clone(); BATCH]);
+                        hung_up = !hand_on(&full_tx, (std::mem::replace(&mut batch, next), BATCH));
+                        n = 0;
                     }
                 });
-                if !batch.is_empty() && !hung_up {
-                    let _ = full_tx.send(batch);
+                if n > 0 && !hung_up {
+                    let _ = full_tx.send((batch, n));
                 }
                 info
             });
@@ -361,9 +370,8 @@ pub fn read_capture_mapped<T: Send>(
             // No thread to be had: do it all here.
             Err(_) => return Err(None),
         };
-        for mut batch in full_rx.iter() {
-            on_batch(&mut batch);
-            batch.clear();
+        for (mut batch, n) in full_rx.iter() {
+            on_batch(&mut batch[..n]);
             let _ = empty_tx.send(batch);
         }
         match worker.join() {
@@ -374,11 +382,10 @@ pub fn read_capture_mapped<T: Send>(
     .or_else(|e: Option<CaptureError>| match e {
         Some(e) => Err(e),
         None => {
-            let mut one = Vec::with_capacity(1);
+            let mut one = [blank];
             read_capture_counting(source, progress, |frame| {
-                one.push(map(frame));
+                map(frame, &mut one[0]);
                 on_batch(&mut one);
-                one.clear();
             })
         }
     })

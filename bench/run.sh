@@ -14,6 +14,7 @@
 # Environment: BENCH_DIR (default /dev/shm/synrst-bench; removed at the end),
 # CARGO_TARGET_DIR (where cargo builds, default target/).
 set -euo pipefail
+export LC_ALL=C # a decimal point in $EPOCHREALTIME and awk
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
 DIR=${BENCH_DIR:-/dev/shm/synrst-bench}
@@ -49,12 +50,15 @@ done
 declare -A T R
 measure() { # name capture cmd...
 	local name=$1 cap=$2; shift 2
-	local out
-	# -o: the command's own stderr goes to /dev/null, the measurement to a file.
-	/usr/bin/time -o "$DIR/time" -f '%e %M' "$@" >/dev/null 2>/dev/null
-	out=$(tail -1 "$DIR/time")
-	T[$name.$cap]+="${out%% *} "
-	R[$name.$cap]+="${out##* } "
+	local start end
+	# Wall time from bash's microsecond clock (GNU time's %e has only centiseconds, a tenth
+	# of the mix's run time); peak RSS from GNU time. -o: the command's own stderr goes to
+	# /dev/null, the measurement to a file.
+	start=$EPOCHREALTIME
+	/usr/bin/time -o "$DIR/time" -f '%M' "$@" >/dev/null 2>/dev/null
+	end=$EPOCHREALTIME
+	T[$name.$cap]+="$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }') "
+	R[$name.$cap]+="$(tail -1 "$DIR/time") "
 }
 
 for ((i = 1; i <= RUNS; i++)); do

@@ -751,6 +751,9 @@ fn flood_hint(f: &Flood) -> String {
     )
 }
 
+/// A hash map with the fast (keyed) hasher.
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> Summary {
     let mut s = Summary {
         attempts: records.len() as u64 + folded.attempts,
@@ -759,7 +762,9 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
         ..Summary::default()
     };
     let mut dests: Vec<Destination> = Vec::new();
-    let mut index: std::collections::HashMap<flow::Endpoint, usize> = std::collections::HashMap::new();
+    // One row per server (tens of thousands on a scan): a fast hasher, room made once.
+    let rows = records.len() + folded.by_dest.len();
+    let mut index: FastMap<flow::Endpoint, usize> = FastMap::with_capacity_and_hasher(rows, Default::default());
     let mut verdicts: Vec<BTreeMap<&'static str, u64>> = Vec::new();
     for r in records {
         *s.by_outcome.entry(r.outcome.name()).or_insert(0) += 1;
@@ -778,7 +783,8 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
     let mut folded_dests: Vec<(flow::Endpoint, FoldCounts)> = folded.by_dest.into_iter().collect();
     folded_dests.sort_by_key(|(e, _)| *e);
     // Distinct sources of the unlisted attempts, per destination row.
-    let mut folded_sources: std::collections::HashMap<usize, sketch::Sources> = std::collections::HashMap::new();
+    let mut folded_sources: FastMap<usize, sketch::Sources> =
+        FastMap::with_capacity_and_hasher(folded_dests.len(), Default::default());
     for (server, c) in folded_dests {
         let i = *index.entry(server).or_insert_with(|| {
             dests.push(Destination::new(server));
@@ -800,7 +806,7 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
     }
     // Floods: sources are counted only for destinations the counts already point to, so
     // the listed attempts need no sketch per destination.
-    let mut sources: std::collections::HashMap<usize, sketch::Sources> = dests
+    let mut sources: FastMap<usize, sketch::Sources> = dests
         .iter()
         .enumerate()
         .filter(|(_, d)| flood_candidate(d))

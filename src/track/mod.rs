@@ -146,6 +146,10 @@ pub struct Attempt {
     deadline: Timestamp,
     /// The tracker's hash of (client, server).
     hash: u32,
+    /// Bit 0: a client ACK, bit 1: a server segment, is already among the events of this
+    /// answered attempt, so later ones are not its business (a cache of what
+    /// [`Tracker::on_event`] would find by looking through the events; once true, always).
+    settled: u8,
 }
 
 /// The SYN times of an attempt: a vector that holds the first four in place.
@@ -413,11 +417,12 @@ impl Store {
         self.keyer.hash(key)
     }
 
-    /// The key stored at `slot`.
-    fn key_at(live: &Slab<Attempt>, tombs: &Slab<Tomb>, slot: Slot) -> Option<Key> {
+    /// Whether the key stored at `slot` is `key` (compared where it lies).
+    #[inline]
+    fn holds(live: &Slab<Attempt>, tombs: &Slab<Tomb>, slot: Slot, key: &Key) -> bool {
         match slot {
-            Slot::Live(i) => live.get(i).map(|a| (a.client, a.server)),
-            Slot::Tomb(i) => tombs.get(i).map(|t| t.key),
+            Slot::Live(i) => live.get(i).is_some_and(|a| a.client == key.0 && a.server == key.1),
+            Slot::Tomb(i) => tombs.get(i).is_some_and(|t| t.key == *key),
         }
     }
 
@@ -425,9 +430,7 @@ impl Store {
     fn find(&self, key: &Key, h: u32) -> Option<Slot> {
         let (live, tombs) = (&self.live, &self.tombs);
         self.index
-            .find(h, |code| {
-                Store::key_at(live, tombs, Slot::of(code)).as_ref() == Some(key)
-            })
+            .find(h, |code| Store::holds(live, tombs, Slot::of(code), key))
             .map(Slot::of)
     }
 
@@ -494,6 +497,7 @@ impl Attempt {
             anomalies: AnomalySet::default(),
             deadline: s.deadline,
             hash: s.hash,
+            settled: 0,
         }
     }
 
@@ -517,6 +521,7 @@ impl Attempt {
             anomalies,
             deadline,
             hash,
+            settled,
         } = self;
         *id = s.id;
         *client = s.key.0;
@@ -537,6 +542,7 @@ impl Attempt {
         *anomalies = AnomalySet::default();
         *deadline = s.deadline;
         *hash = s.hash;
+        *settled = 0;
     }
 }
 
@@ -896,6 +902,15 @@ impl Tracker {
                     return;
                 };
                 let mut bump = |an: Anomaly| counts[an as usize] += 1;
+                let settled_bit = match role {
+                    Role::ClientAck => 1,
+                    Role::ServerOther => 2,
+                    _ => 0,
+                };
+                if a.settled & settled_bit != 0 {
+                    // Data of a connection under way (most packets of a capture).
+                    return;
+                }
                 let answered = a.answer().is_some();
                 // A RST after an accepted SYN-ACK resets an established connection: it is not an
                 // answer to the SYN, and not judged by SYN-SENT rules.
@@ -910,6 +925,7 @@ impl Tracker {
                     && answered
                     && a.events.iter().any(|e| e.role == role)
                 {
+                    a.settled |= settled_bit;
                     return;
                 }
                 let (acceptable, anomaly) = judge(role, a.isn, a.syn_payload, a.server, o);
@@ -1481,5 +1497,80 @@ mod tests {
         assert_eq!(new.events.len(), 1);
         assert_eq!(outcome(new), Outcome::Accepted);
         assert_eq!(new.closed.1, CloseReason::CaptureEnd);
+    }
+
+    /// A data segment of the connection `syn` opened: from the client (`to_server`) or the
+    /// server, `n` bytes after the ISNs.
+    fn data(syn: &Tcp, server_isn: u32, to_server: bool, n: u32) -> Tcp {
+        let (c, s) = (syn.seq.wrapping_add(1), server_isn.wrapping_add(1));
+        let mut t = if to_server {
+            Tcp {
+                seq: c.wrapping_add(n),
+                ack: Some(s),
+                ..syn.clone()
+            }
+        } else {
+            Tcp {
+                seq: s.wrapping_add(n),
+                ack: Some(c),
+                ..Tcp::synack_to(syn, server_isn)
+            }
+        };
+        t.syn = false;
+        t.options = false;
+        t.payload = vec![0; 100];
+        t
+    }
+
+    #[test]
+    fn data_after_the_handshake_is_kept_once_each_way_and_a_reset_still_counts() {
+        let s = syn();
+        let mut packets = vec![
+            (0.0, s.frame()),
+            (0.010, Tcp::synack_to(&s, 5000).frame()),
+            (0.011, data(&s, 5000, true, 0).frame()),
+        ];
+        for i in 0..20 {
+            let t = 0.02 + f64::from(i) * 0.001;
+            packets.push((t, data(&s, 5000, i % 2 == 0, 100 * i).frame()));
+        }
+        let mut rst = data(&s, 5000, false, 5000);
+        rst.rst = true;
+        rst.payload.clear();
+        packets.push((0.1, rst.frame()));
+        let c = run(&packets);
+        assert_eq!(c.closed.len(), 1);
+        let a = &c.closed[0];
+        assert_eq!(
+            a.events.iter().map(|e| e.role).collect::<Vec<_>>(),
+            vec![
+                Role::SynAck,
+                Role::ClientAck,
+                Role::ServerOther,
+                Role::ResetAfterHandshake
+            ]
+        );
+        assert_eq!(outcome(a), Outcome::Accepted);
+    }
+
+    #[test]
+    fn client_going_on_before_the_synack_is_seen_keeps_the_synack() {
+        // The client's ACK and data come before the SYN-ACK (captured out of order): they are
+        // kept until the answer arrives, and only then is later data left out.
+        let s = syn();
+        let c = run(&[
+            (0.0, s.frame()),
+            (0.011, data(&s, 5000, true, 0).frame()),
+            (0.012, data(&s, 5000, true, 100).frame()),
+            (0.013, Tcp::synack_to(&s, 5000).frame()),
+            (0.014, data(&s, 5000, true, 200).frame()),
+            (0.015, data(&s, 5000, false, 0).frame()),
+            (0.016, data(&s, 5000, false, 100).frame()),
+        ]);
+        let roles: Vec<Role> = c.closed[0].events.iter().map(|e| e.role).collect();
+        assert_eq!(
+            roles,
+            vec![Role::ClientAck, Role::ClientAck, Role::SynAck, Role::ServerOther]
+        );
     }
 }

@@ -85,11 +85,15 @@ pub fn analyze_listing(
                 ts: Timestamp(0),
                 result: Err(decode::Skip::NotIp),
                 hash: 0,
+                mark: sketch::Mark::default(),
             },
             |frame, out| {
                 out.ts = frame.ts;
                 decode::decode_into(frame, &mut out.result);
-                out.hash = out.result.as_ref().map_or(0, |o| keyer.first_hash(o));
+                (out.hash, out.mark) = match &out.result {
+                    Ok(o) => (keyer.first_hash(o), keyer.client_mark(o)),
+                    Err(_) => (0, sketch::Mark::default()),
+                };
             },
             |batch| engine.decoded_batch(batch),
         )?;
@@ -98,13 +102,15 @@ pub fn analyze_listing(
     Ok(engine.finish())
 }
 
-/// A frame decoded on the reading side: its time, what it is, and the
-/// [`track::Keyer::first_hash`] of an observation.
+/// A frame decoded on the reading side: its time, what it is, and what the tracker can be told
+/// ahead about an observation.
 #[derive(Clone, Copy)]
 struct Decoded {
     ts: Timestamp,
     result: Result<decode::Observation, decode::Skip>,
     hash: u32,
+    /// [`track::Keyer::client_mark`].
+    mark: sketch::Mark,
 }
 
 /// The pipeline behind [`analyze`] and live capture: feed it frames, then finish it.
@@ -170,13 +176,18 @@ impl<'cb> Engine<'cb> {
             }
             self.tracker.prefetch_victim(AHEAD);
             let d = &batch[i];
-            self.decoded(d.ts, &d.result, Some(d.hash));
+            self.decoded(d.ts, &d.result, Some((d.hash, d.mark)));
         }
     }
 
-    /// Feeds one frame already decoded.
-    /// `hash`: what [`Tracker::prefetch`] returned for it, if called.
-    fn decoded(&mut self, ts: Timestamp, decoded: &Result<decode::Observation, decode::Skip>, hash: Option<u32>) {
+    /// Feeds one frame already decoded, with its [`track::Keyer::first_hash`] and
+    /// [`track::Keyer::client_mark`] if worked out.
+    fn decoded(
+        &mut self,
+        ts: Timestamp,
+        decoded: &Result<decode::Observation, decode::Skip>,
+        ahead: Option<(u32, sketch::Mark)>,
+    ) {
         self.first = self.first.min(ts);
         self.last = self.last.max(ts);
         match decoded {
@@ -188,8 +199,8 @@ impl<'cb> Engine<'cb> {
                     baselines: &self.baselines,
                     on_closed: self.on_closed.as_deref_mut(),
                 };
-                match hash {
-                    Some(h) => self.tracker.observe_hashed(o, h, &mut streaming),
+                match ahead {
+                    Some((h, mark)) => self.tracker.observe_hashed(o, h, mark, &mut streaming),
                     None => self.tracker.observe(o, &mut streaming),
                 }
             }
@@ -545,7 +556,7 @@ impl Collector {
             f.last = Some((a.server, c));
         }
         if let Some((_, c)) = f.last.as_mut() {
-            c.sources.add(a.client.ip);
+            c.sources.add_marked(a.client.ip, a.client_mark());
             c.count(a, baselines);
         }
     }

@@ -40,6 +40,16 @@ impl Hll {
         }
     }
 
+    /// Counts a [`mark`]: the same as [`Hll::add_hash`] of the hash it was made from.
+    #[inline]
+    pub fn add_mark(&mut self, m: Mark) {
+        let r = &mut self.registers[usize::from(m.0 >> 7)];
+        let rank = (m.0 & 0x7f) as u8;
+        if rank > *r {
+            *r = rank;
+        }
+    }
+
     /// Adds everything `other` counted (the sketch of the union).
     pub fn merge(&mut self, other: &Hll) {
         for (a, b) in self.registers.iter_mut().zip(other.registers.iter()) {
@@ -64,6 +74,21 @@ impl Hll {
         };
         e.round() as u64
     }
+}
+
+/// What counting an address changes in a sketch (its register and rank, in 9 + 7 bits), worked
+/// out ahead, where the address is at hand (on the decoding thread): never zero.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mark(u16);
+
+/// The [`Mark`] of `ip`.
+#[inline]
+pub fn mark(ip: IpAddr) -> Mark {
+    let h = hash_ip(ip);
+    let i = (h >> (64 - P)) as u16;
+    // As in `Hll::add_hash`: at most 64 - P + 1 = 56, seven bits.
+    let rank = ((h << P) | (1 << (P - 1))).leading_zeros() as u16 + 1;
+    Mark((i << 7) | rank)
 }
 
 /// A cheap, well-mixed 64-bit hash of an address (the splitmix64 finaliser; IPv6 folds its
@@ -114,6 +139,15 @@ impl Sources {
                 *self = Sources::Many(h);
             }
             Sources::None => *self = Sources::One(ip),
+        }
+    }
+
+    /// [`Sources::add`] with `m` = [`mark`]`(ip)` worked out before (a default mark: not).
+    #[inline]
+    pub fn add_marked(&mut self, ip: IpAddr, m: Mark) {
+        match self {
+            Sources::Many(h) if m != Mark::default() => h.add_mark(m),
+            _ => self.add(ip),
         }
     }
 
@@ -219,5 +253,26 @@ mod tests {
         let mut none = Sources::default();
         none.merge(&Sources::One(addr(7)));
         assert_eq!(none.estimate(), 1);
+    }
+
+    #[test]
+    fn a_mark_counts_as_its_address() {
+        let (mut plain, mut marked) = (Sources::default(), Sources::default());
+        for i in 0..20_000u32 {
+            let ip = if i % 3 == 0 {
+                IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (i >> 16) as u16, i as u16))
+            } else {
+                IpAddr::V4(Ipv4Addr::from(i.wrapping_mul(2_654_435_761)))
+            };
+            plain.add(ip);
+            // Every few, no mark: the address is hashed then.
+            let m = if i % 7 == 0 { Mark::default() } else { mark(ip) };
+            assert_ne!(mark(ip), Mark::default());
+            marked.add_marked(ip, m);
+        }
+        match (&plain, &marked) {
+            (Sources::Many(a), Sources::Many(b)) => assert_eq!(a, b, "the same registers"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -27,6 +27,7 @@ use crate::anomaly::{Anomaly, AnomalyCounts, AnomalySet};
 use crate::capture::Timestamp;
 use crate::decode::{Checksum, IcmpKind, Observation, TcpInfo, L4};
 use crate::flow::{Endpoint, SeqNumber};
+use crate::sketch::{self, Mark};
 
 mod index;
 use index::Index;
@@ -150,6 +151,8 @@ pub struct Attempt {
     /// answered attempt, so later ones are not its business (a cache of what
     /// [`Tracker::on_event`] would find by looking through the events; once true, always).
     settled: u8,
+    /// The client's address as the source sketch counts it, when worked out while decoding.
+    client_mark: Mark,
 }
 
 /// The SYN times of an attempt: a vector that holds the first four in place.
@@ -189,6 +192,12 @@ impl Outcome {
 }
 
 impl Attempt {
+    /// The client's address as a source sketch counts it ([`sketch::mark`]), if it was worked
+    /// out ahead (else the default mark).
+    pub fn client_mark(&self) -> Mark {
+        self.client_mark
+    }
+
     /// The first event the client acted on, which decides the outcome.
     pub fn answer(&self) -> Option<&Event> {
         self.events.iter().find(|e| e.acceptable && e.role.is_answer())
@@ -372,6 +381,16 @@ impl Keyer {
         (self.0.hash_one((c, s, ports, families)) >> 32) as u32
     }
 
+    /// The [`sketch::mark`] of the client when `o` is a SYN that opens an attempt (else the
+    /// default mark), for [`Tracker::observe_hashed`].
+    #[inline]
+    pub fn client_mark(&self, o: &Observation) -> Mark {
+        match &o.l4 {
+            L4::Tcp(t) if opens(t) => sketch::mark(o.ip.src),
+            _ => Mark::default(),
+        }
+    }
+
     /// The hash of the key observing `o` looks up first: (client, server) for a SYN, (the
     /// receiver, the sender) for another segment, the quoted pair for an ICMP error.
     #[inline]
@@ -473,6 +492,7 @@ struct Start {
     ts: Timestamp,
     deadline: Timestamp,
     hash: u32,
+    client_mark: Mark,
 }
 
 impl Attempt {
@@ -498,6 +518,7 @@ impl Attempt {
             deadline: s.deadline,
             hash: s.hash,
             settled: 0,
+            client_mark: s.client_mark,
         }
     }
 
@@ -522,6 +543,7 @@ impl Attempt {
             deadline,
             hash,
             settled,
+            client_mark,
         } = self;
         *id = s.id;
         *client = s.key.0;
@@ -543,6 +565,7 @@ impl Attempt {
         *deadline = s.deadline;
         *hash = s.hash;
         *settled = 0;
+        *client_mark = s.client_mark;
     }
 }
 
@@ -615,11 +638,12 @@ impl Tracker {
     /// Feeds one observation.
     pub fn observe(&mut self, o: &Observation, sink: &mut impl Sink) {
         let h = self.store.keyer.first_hash(o);
-        self.observe_hashed(o, h, sink);
+        self.observe_hashed(o, h, Mark::default(), sink);
     }
 
-    /// [`Tracker::observe`] with `h` = [`Keyer::first_hash`]`(o)`, computed before.
-    pub(crate) fn observe_hashed(&mut self, o: &Observation, h: u32, sink: &mut impl Sink) {
+    /// [`Tracker::observe`] with `h` = [`Keyer::first_hash`]`(o)` and `mark` =
+    /// [`Keyer::client_mark`]`(o)` (or the default mark) computed before.
+    pub(crate) fn observe_hashed(&mut self, o: &Observation, h: u32, mark: Mark, sink: &mut impl Sink) {
         // Capture time only moves forward, so out-of-order timestamps cannot reopen the past.
         if o.ts > self.now {
             self.now = o.ts;
@@ -634,7 +658,7 @@ impl Tracker {
                     self.bump(Anomaly::BadChecksum);
                 }
                 if opens(&t) {
-                    self.on_syn(src, dst, h, o, sink);
+                    self.on_syn(src, dst, h, mark, o, sink);
                 } else if let Some(slot) = self.store.find(&(dst, src), h) {
                     // From the server side.
                     let role = if t.flags.rst() {
@@ -668,7 +692,7 @@ impl Tracker {
                     // The SYN is not in the capture, but the quote names it (RFC 792 quotes at
                     // least the ports and the sequence number).
                     let isn = e.quote.seq.unwrap_or_default();
-                    let index = self.create(key, h, true, isn, 0, None, o.ts, sink);
+                    let index = self.create(key, h, true, isn, 0, None, Mark::default(), o.ts, sink);
                     self.on_event(Slot::Live(index), role, o, sink);
                 } else {
                     self.stats.unmatched_icmp += 1;
@@ -747,7 +771,15 @@ impl Tracker {
         stats
     }
 
-    fn on_syn(&mut self, client: Endpoint, server: Endpoint, h: u32, o: &Observation, sink: &mut impl Sink) {
+    fn on_syn(
+        &mut self,
+        client: Endpoint,
+        server: Endpoint,
+        h: u32,
+        mark: Mark,
+        o: &Observation,
+        sink: &mut impl Sink,
+    ) {
         let L4::Tcp(t) = o.l4 else { return };
         let key = (client, server);
         let found = self.store.find(&key, h);
@@ -807,7 +839,7 @@ impl Tracker {
         if t.payload_len > 0 {
             self.bump(Anomaly::SynWithData);
         }
-        let index = self.create(key, h, absent, t.seq, t.payload_len, Some(o), o.ts, sink);
+        let index = self.create(key, h, absent, t.seq, t.payload_len, Some(o), mark, o.ts, sink);
         if let Some(a) = self.store.live.get_mut(index) {
             if t.payload_len > 0 {
                 a.anomalies.insert(Anomaly::SynWithData);
@@ -828,6 +860,7 @@ impl Tracker {
         isn: SeqNumber,
         syn_payload: u32,
         syn: Option<&Observation>,
+        client_mark: Mark,
         ts: Timestamp,
         sink: &mut impl Sink,
     ) -> u32 {
@@ -856,6 +889,7 @@ impl Tracker {
             ts,
             deadline: self.now.max(ts).plus_nanos(self.cfg.timeout_ns),
             hash: h,
+            client_mark,
         };
         let deadline = start.deadline;
         // A tombstone of the pair gives way to the new attempt.

@@ -187,9 +187,8 @@ impl Index {
             let free = bucket.free();
             if free != 0 {
                 let i = free.trailing_zeros() as usize;
-                if bucket.tags[i] == DELETED {
-                    self.deleted -= 1;
-                }
+                // Without a branch: on floods, whether the place was deleted is a coin toss.
+                self.deleted -= usize::from(bucket.tags[i] == DELETED);
                 bucket.tags[i] = tag(h);
                 bucket.codes[i] = code;
                 return;
@@ -233,12 +232,10 @@ impl Index {
         };
         let bucket = &mut self.buckets[b];
         self.len -= 1;
-        if bucket.matching(EMPTY) != 0 {
-            bucket.tags[i] = EMPTY;
-        } else {
-            bucket.tags[i] = DELETED;
-            self.deleted += 1;
-        }
+        // Without a branch (see `place`).
+        let full = bucket.matching(EMPTY) == 0;
+        bucket.tags[i] = if full { DELETED } else { EMPTY };
+        self.deleted += usize::from(full);
     }
 }
 

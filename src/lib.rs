@@ -435,6 +435,7 @@ struct FoldCounts {
 
 impl FoldCounts {
     /// Counts the attempt's outcome and, for a failure, its verdict.
+    #[inline]
     fn count(&mut self, a: &Attempt, baselines: &Baselines) {
         if a.events.is_empty() {
             // Nothing answered and the client did not go on (a SYN flood's attempts): the
@@ -444,6 +445,12 @@ impl FoldCounts {
             self.silent += 1;
             return;
         }
+        self.count_answered(a, baselines);
+    }
+
+    /// [`FoldCounts::count`] of an attempt with events (out of line: floods have none).
+    #[inline(never)]
+    fn count_answered(&mut self, a: &Attempt, baselines: &Baselines) {
         let o = outcome(a);
         self.outcomes[o as usize] += 1;
         if o != Outcome::Accepted {
@@ -541,24 +548,37 @@ impl Collector {
     }
 
     /// Over the cap: counts the attempt where the summary will show it.
+    ///
+    /// Inlined into the tracker's eviction (on floods, once per SYN), the change of destination
+    /// out of line.
+    #[inline]
     fn fold(&mut self, a: &Attempt, baselines: &Baselines) {
         let f = &mut self.folded;
         f.attempts += 1;
-        if f.last.as_ref().is_none_or(|(server, _)| *server != a.server) {
-            f.flush();
-            let known = f.by_dest.len() < self.max_listed || f.by_dest.contains_key(&a.server);
-            if !known {
-                f.other_destinations += 1;
-                f.other.count(a, baselines);
-                return;
-            }
-            let c = f.by_dest.remove(&a.server).unwrap_or_default();
-            f.last = Some((a.server, c));
+        if f.last.as_ref().is_none_or(|(server, _)| *server != a.server) && !self.switch_to(a, baselines) {
+            return;
         }
-        if let Some((_, c)) = f.last.as_mut() {
+        if let Some((_, c)) = self.folded.last.as_mut() {
             c.sources.add_marked(a.client.ip, a.client_mark());
             c.count(a, baselines);
         }
+    }
+
+    /// Makes `a`'s destination the one [`Collector::fold`] counts into; false when it is one
+    /// too many to have a row (`a` is then counted with the others).
+    #[inline(never)]
+    fn switch_to(&mut self, a: &Attempt, baselines: &Baselines) -> bool {
+        let f = &mut self.folded;
+        f.flush();
+        let known = f.by_dest.len() < self.max_listed || f.by_dest.contains_key(&a.server);
+        if !known {
+            f.other_destinations += 1;
+            f.other.count(a, baselines);
+            return false;
+        }
+        let c = f.by_dest.remove(&a.server).unwrap_or_default();
+        f.last = Some((a.server, c));
+        true
     }
 
     fn late(&mut self, id: u64, ts: Timestamp, event: Option<Event>) {
@@ -599,14 +619,14 @@ impl Sink for Streaming<'_, '_> {
         self.collector.closed(a, self.baselines);
     }
 
+    #[inline]
     fn closed_ref(&mut self, a: &Attempt) -> bool {
         // Only a listed attempt is kept; one beyond the cap is streamed and counted in place.
         if self.collector.listing() || self.collector.displaces(a) {
             return false;
         }
-        if let Some(f) = self.on_closed.as_deref_mut() {
-            let v = attribute::attribute(a, self.baselines);
-            f(&record(a.id + 1, self.collector.file(), a, v));
+        if self.on_closed.is_some() {
+            self.stream(a);
         }
         self.collector.fold(a, self.baselines);
         true
@@ -614,6 +634,17 @@ impl Sink for Streaming<'_, '_> {
 
     fn late(&mut self, id: u64, ts: Timestamp, event: Option<Event>) {
         self.collector.late(id, ts, event);
+    }
+}
+
+impl Streaming<'_, '_> {
+    /// Hands `a`'s record to `on_closed` (out of line: the JSON report has no such callback).
+    #[inline(never)]
+    fn stream(&mut self, a: &Attempt) {
+        if let Some(f) = self.on_closed.as_deref_mut() {
+            let v = attribute::attribute(a, self.baselines);
+            f(&record(a.id + 1, self.collector.file(), a, v));
+        }
     }
 }
 

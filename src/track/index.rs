@@ -83,7 +83,27 @@ impl Bucket {
     /// Bit `i` set where place `i` is free (empty or deleted).
     #[inline(always)]
     fn free(&self) -> u32 {
-        self.matching(EMPTY) | self.matching(DELETED)
+        #[cfg(target_arch = "x86_64")]
+        {
+            // The two markers are the tags below 2: one comparison of each tag with its low
+            // bit cleared against 0.
+            use safe_arch::{
+                bitand_m128i, cast_to_m128_from_m128i, cmp_eq_mask_i32_m128i, m128i, move_mask_m128,
+                set_splat_i32_m128i, zeroed_m128i,
+            };
+            const _: () = assert!(EMPTY == 0 && DELETED == 1);
+            let [a, b, c, d, e, f, g, h] = self.tags;
+            let high = set_splat_i32_m128i(!1);
+            let lo = cmp_eq_mask_i32_m128i(bitand_m128i(m128i::from([a, b, c, d]), high), zeroed_m128i());
+            let hi = cmp_eq_mask_i32_m128i(bitand_m128i(m128i::from([e, f, g, h]), high), zeroed_m128i());
+            let lo = move_mask_m128(cast_to_m128_from_m128i(lo)) as u32;
+            let hi = move_mask_m128(cast_to_m128_from_m128i(hi)) as u32;
+            lo | (hi << 4)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self.matching(EMPTY) | self.matching(DELETED)
+        }
     }
 }
 

@@ -176,6 +176,8 @@ pub struct HostBaseline {
     pub flow_label: (u64, u64),
     /// TOS / traffic class of its first SYN-ACK.
     pub synack_tos: Option<u8>,
+    /// TTL of its last packet (behind `hops` and `initial_ttl`).
+    last_ttl: u8,
 }
 
 impl HostBaseline {
@@ -205,12 +207,16 @@ impl HostBaseline {
     /// Learns from one of its own TCP packets.
     #[inline(always)]
     fn learn(&mut self, o: &Observation, t: &TcpInfo) {
-        let d = hops(o.ip.ttl);
-        self.hops = Some(match self.hops {
-            Some((lo, hi)) => (lo.min(d), hi.max(d)),
-            None => (d, d),
-        });
-        self.initial_ttl = Some(initial_ttl(o.ip.ttl));
+        // The hops and initial TTL change only with the TTL (mostly the same packet after packet).
+        if self.packets == 0 || o.ip.ttl != self.last_ttl {
+            let d = hops(o.ip.ttl);
+            self.hops = Some(match self.hops {
+                Some((lo, hi)) => (lo.min(d), hi.max(d)),
+                None => (d, d),
+            });
+            self.initial_ttl = Some(initial_ttl(o.ip.ttl));
+            self.last_ttl = o.ip.ttl;
+        }
         self.packets += 1;
         if let Some(id) = o.ip.ip_id {
             if self.ip_ids.len() < MAX_IP_IDS {
@@ -258,8 +264,16 @@ impl HostBaseline {
 /// Per-host baselines learned over the whole capture.
 #[derive(Clone, Debug, Default)]
 pub struct Baselines {
-    /// Keyed per process (addresses come from the wire), fast (looked up per packet).
-    hosts: HashMap<IpAddr, HostBaseline, foldhash::fast::RandomState>,
+    /// Where each host's baseline lies in `list`. Keyed per process (addresses come from the
+    /// wire), fast (looked up per packet).
+    index: HashMap<IpAddr, u32, foldhash::fast::RandomState>,
+    /// The baselines, in the order their hosts were first seen.
+    list: Vec<(IpAddr, HostBaseline)>,
+    /// Two hosts learned from lately (a new one takes the first place, the first moves to the
+    /// second), with their places in `list`. A
+    /// transfer alternates between its two ends (data one way, ACKs the other), so most
+    /// packets find their host here without a lookup in `index`.
+    recent: [Option<(IpAddr, u32)>; 2],
 }
 
 /// Most IP IDs kept per host.
@@ -282,15 +296,44 @@ impl Baselines {
         self.learn(o, t);
     }
 
+    #[inline]
     fn learn(&mut self, o: &Observation, t: &TcpInfo) {
-        // One lookup for a known host (nearly every packet); a new one is inserted.
-        if let Some(h) = self.hosts.get_mut(&o.ip.src) {
+        let ip = o.ip.src;
+        let place = match self.recent {
+            [Some((last, i)), _] if last == ip => i,
+            // Left where it is: the two ends of a transfer take turns without a swap.
+            [_, Some((last, i))] if last == ip => i,
+            _ => match self.place(ip) {
+                Some(i) => {
+                    self.recent = [Some((ip, i)), self.recent[0]];
+                    i
+                }
+                None => return,
+            },
+        };
+        if let Some((_, h)) = self.list.get_mut(place as usize) {
             h.learn(o, t);
-            return;
         }
-        if self.hosts.len() < MAX_HOSTS {
-            self.hosts.entry(o.ip.src).or_default().learn(o, t);
+    }
+
+    /// The place of `ip`'s baseline in `list`, a new one if there is room.
+    #[inline(never)]
+    fn place(&mut self, ip: IpAddr) -> Option<u32> {
+        if let Some(&i) = self.index.get(&ip) {
+            return Some(i);
         }
+        if self.list.len() >= MAX_HOSTS {
+            return None;
+        }
+        let i = self.list.len() as u32;
+        self.list.push((ip, HostBaseline::default()));
+        self.index.insert(ip, i);
+        Some(i)
+    }
+
+    fn get_mut(&mut self, ip: &IpAddr) -> Option<&mut HostBaseline> {
+        let i = *self.index.get(ip)?;
+        self.list.get_mut(i as usize).map(|(_, h)| h)
     }
 
     /// Learns SYN-ACK round-trip times from a finished attempt.
@@ -306,7 +349,7 @@ impl Baselines {
                     .unwrap_or(a.start);
                 let rtt = e.obs.ts.millis_since(sent);
                 if rtt >= 0.0 {
-                    if let Some(h) = self.hosts.get_mut(&a.server.ip) {
+                    if let Some(h) = self.get_mut(&a.server.ip) {
                         h.min_rtt_ms = Some(h.min_rtt_ms.map_or(rtt, |m| m.min(rtt)));
                     }
                 }
@@ -316,12 +359,13 @@ impl Baselines {
 
     /// The baseline of `ip`, if it ever spoke for itself.
     pub fn host(&self, ip: &IpAddr) -> Option<&HostBaseline> {
-        self.hosts.get(ip).filter(|h| h.packets > 0)
+        let i = *self.index.get(ip)?;
+        self.list.get(i as usize).map(|(_, h)| h).filter(|h| h.packets > 0)
     }
 
     /// All hosts with a baseline.
     pub fn hosts(&self) -> impl Iterator<Item = (&IpAddr, &HostBaseline)> {
-        self.hosts.iter()
+        self.list.iter().map(|(ip, h)| (ip, h))
     }
 }
 
@@ -1119,6 +1163,56 @@ mod tests {
         assert_eq!((initial_ttl(120), hops(120)), (128, 8));
         assert_eq!((initial_ttl(250), hops(250)), (255, 5));
         assert_eq!((initial_ttl(30), hops(30)), (32, 2));
+    }
+
+    #[test]
+    fn every_packet_is_learned_by_its_own_host_whatever_the_order() {
+        use crate::capture::{Frame, LinkType, Timestamp};
+        use crate::testutil::Tcp;
+        use std::net::Ipv4Addr;
+        let client = Ipv4Addr::new(198, 18, 0, 2);
+        let servers = [1u8, 2, 3, 4].map(|n| Ipv4Addr::new(198, 19, 0, n));
+        let mut b = Baselines::default();
+        // Per server: packets, lowest and highest hop count, TTL of the last packet.
+        let mut want = [(0u64, u8::MAX, 0u8, 0u8); 4];
+        // Alternations (the two ends of a transfer), rotations of three and four hosts, and
+        // repeats, with TTLs that move: the recent-hosts shortcut must not mix them up.
+        let mut x = 0x2545_f491u32;
+        for k in 0..2000u32 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let s = match k / 500 {
+                0 => (k % 2) as usize,
+                1 => (k % 3) as usize,
+                2 => (k % 4) as usize,
+                _ => (x % 4) as usize,
+            };
+            let ttl = 50 + (x >> 8) as u8 % 14;
+            let syn = Tcp::syn(client, 40000, servers[s], 80, k);
+            let mut seg = Tcp::synack_to(&syn, k).ttl(ttl);
+            seg.syn = k % 7 == 0;
+            let f = seg.frame();
+            let frame = Frame {
+                ts: Timestamp(i64::from(k)),
+                link: LinkType::ETHERNET,
+                data: &f,
+                orig_len: f.len() as u32,
+                number: u64::from(k) + 1,
+            };
+            b.observe(&crate::decode::decode(&frame).unwrap());
+            let d = hops(ttl);
+            let w = &mut want[s];
+            *w = (w.0 + 1, w.1.min(d), w.2.max(d), ttl);
+        }
+        for (s, (packets, lo, hi, last)) in servers.iter().zip(want) {
+            let h = b.host(&IpAddr::V4(*s)).unwrap();
+            assert_eq!(h.packets, packets, "{s}");
+            assert_eq!(h.hops, Some((lo, hi)), "{s}");
+            assert_eq!(h.initial_ttl, Some(initial_ttl(last)), "{s}");
+        }
+        assert_eq!(b.hosts().count(), 4);
+        assert!(b.host(&IpAddr::V4(client)).is_none());
     }
 
     #[test]

@@ -362,23 +362,25 @@ impl<T> Slab<T> {
 pub struct Keyer(foldhash::fast::RandomState);
 
 impl Keyer {
+    /// The hash of a pair, the same in either order: a segment is looked up as the server's,
+    /// then as the client's, under one hash (lookups compare whole keys, in order; the hash
+    /// only places them).
     #[inline]
     fn hash(&self, key: &Key) -> u32 {
-        let ports = (u32::from(key.0.port) << 16) | u32::from(key.1.port);
         if let (IpAddr::V4(c), IpAddr::V4(s)) = (key.0.ip, key.1.ip) {
-            // The common case in one word (lookups compare whole keys: the hash only places).
-            let addrs = (u64::from(c.to_bits()) << 32) | u64::from(s.to_bits());
-            return (self.0.hash_one((addrs, ports)) >> 32) as u32;
+            // The common case: an endpoint in one word.
+            let a = (u64::from(c.to_bits()) << 16) | u64::from(key.0.port);
+            let b = (u64::from(s.to_bits()) << 16) | u64::from(key.1.port);
+            return (self.0.hash_one((a.min(b), a.max(b))) >> 32) as u32;
         }
-        fn bits(ip: IpAddr) -> (u128, bool) {
-            match ip {
-                IpAddr::V4(a) => (u128::from(a.to_bits()), false),
-                IpAddr::V6(a) => (a.to_bits(), true),
+        fn bits(e: Endpoint) -> (u128, bool, u16) {
+            match e.ip {
+                IpAddr::V4(a) => (u128::from(a.to_bits()), false, e.port),
+                IpAddr::V6(a) => (a.to_bits(), true, e.port),
             }
         }
-        let ((c, c6), (s, s6)) = (bits(key.0.ip), bits(key.1.ip));
-        let families = u8::from(c6) | (u8::from(s6) << 1);
-        (self.0.hash_one((c, s, ports, families)) >> 32) as u32
+        let (a, b) = (bits(key.0), bits(key.1));
+        (self.0.hash_one((a.min(b), a.max(b))) >> 32) as u32
     }
 
     /// The [`sketch::mark`] of the client when `o` is a SYN that opens an attempt (else the
@@ -391,19 +393,12 @@ impl Keyer {
         }
     }
 
-    /// The hash of the key observing `o` looks up first: (client, server) for a SYN, (the
-    /// receiver, the sender) for another segment, the quoted pair for an ICMP error.
+    /// The hash of the pair observing `o` looks up: the segment's two ends (in either order:
+    /// the same hash), or the quoted pair of an ICMP error.
     #[inline]
     pub fn first_hash(&self, o: &Observation) -> u32 {
         let key = match o.l4 {
-            L4::Tcp(t) => {
-                let (src, dst) = endpoints(o, &t);
-                if opens(&t) {
-                    (src, dst)
-                } else {
-                    (dst, src)
-                }
-            }
+            L4::Tcp(t) => endpoints(o, &t),
             L4::IcmpError(e) => (e.quote.src, e.quote.dst),
         };
         self.hash(&key)
@@ -431,11 +426,6 @@ impl Store {
         }
     }
 
-    #[inline]
-    fn hash(&self, key: &Key) -> u32 {
-        self.keyer.hash(key)
-    }
-
     /// Whether the key stored at `slot` is `key` (compared where it lies).
     #[inline]
     fn holds(live: &Slab<Attempt>, tombs: &Slab<Tomb>, slot: Slot, key: &Key) -> bool {
@@ -451,6 +441,42 @@ impl Store {
         self.index
             .find(h, |code| Store::holds(live, tombs, Slot::of(code), key))
             .map(Slot::of)
+    }
+
+    /// Where the pair of a segment from `src` to `dst` (hash `h`) is kept: as (`dst`, `src`),
+    /// the segment coming from the server's side (`true`), else as (`src`, `dst`). One probe
+    /// for both: the hash does not depend on the order.
+    #[inline]
+    fn find_either(&self, src: Endpoint, dst: Endpoint, h: u32) -> Option<(Slot, bool)> {
+        let (live, tombs) = (&self.live, &self.tombs);
+        // 2: the server's side, 1: the client's, 0: another pair.
+        let side = |code: u32| {
+            let (client, server) = match Slot::of(code) {
+                Slot::Live(i) => live.get(i).map(|a| (a.client, a.server)),
+                Slot::Tomb(i) => tombs.get(i).map(|t| t.key),
+            }?;
+            if (client, server) == (dst, src) {
+                Some(true)
+            } else if (client, server) == (src, dst) {
+                Some(false)
+            } else {
+                None
+            }
+        };
+        let mut found = None;
+        self.index.find(h, |code| match side(code) {
+            Some(true) => {
+                found = Some((Slot::of(code), true));
+                true
+            }
+            Some(false) => {
+                // Kept looking: the server's side, if it is also there, comes first.
+                found = found.or(Some((Slot::of(code), false)));
+                false
+            }
+            None => false,
+        });
+        found
     }
 
     /// Points the key of hash `h`, known to be absent, at `slot`.
@@ -659,21 +685,13 @@ impl Tracker {
                 }
                 if opens(&t) {
                     self.on_syn(src, dst, h, mark, o, sink);
-                } else if let Some(slot) = self.store.find(&(dst, src), h) {
-                    // From the server side.
-                    let role = if t.flags.rst() {
-                        Role::Rst
-                    } else if t.flags.syn() {
-                        Role::SynAck
-                    } else {
-                        Role::ServerOther
-                    };
-                    self.on_event(slot, role, o, sink);
-                } else if let Some(slot) = self.store.find(&(src, dst), self.store.hash(&(src, dst))) {
-                    let role = if t.flags.rst() {
-                        Role::ClientRst
-                    } else {
-                        Role::ClientAck
+                } else if let Some((slot, from_server)) = self.store.find_either(src, dst, h) {
+                    let role = match (from_server, t.flags.rst(), t.flags.syn()) {
+                        (true, true, _) => Role::Rst,
+                        (true, false, true) => Role::SynAck,
+                        (true, false, false) => Role::ServerOther,
+                        (false, true, _) => Role::ClientRst,
+                        (false, false, _) => Role::ClientAck,
                     };
                     self.on_event(slot, role, o, sink);
                 } else if t.flags.rst() {
@@ -1282,6 +1300,35 @@ mod tests {
         let c = run(&[(0.0, s.frame()), (0.01, Tcp::synack_to(&s, 5).frame())]);
         assert_eq!(c.closed.len(), 1);
         assert_eq!(outcome(&c.closed[0]), Outcome::Accepted);
+    }
+
+    #[test]
+    fn a_segment_of_a_pair_open_both_ways_answers_the_attempt_it_was_sent_to() {
+        // Each end sent a SYN to the other on the same ports (a simultaneous open): the pair is
+        // kept twice, once each way, under one hash. A segment goes to the attempt whose server
+        // sent it, not to the one whose client did.
+        let a = syn();
+        let mut b = Tcp::syn(Ipv4Addr::from(S4), 80, Ipv4Addr::from(C4), 40000, 5000);
+        b.options = false;
+        let c = run(&[(0.0, a.frame()), (0.001, b.frame()), (0.01, Tcp::rst_to(&a).frame())]);
+        assert_eq!(c.closed.len(), 2);
+        assert_eq!(c.closed[0].client.port, 40000);
+        assert_eq!(outcome(&c.closed[0]), Outcome::Refused);
+        assert_eq!(c.closed[1].client.port, 80);
+        assert!(c.closed[1].events.is_empty());
+        // The other way: a segment from the first attempt's client is the second's server's.
+        let mut ack = a.clone();
+        ack.syn = false;
+        ack.seq = a.seq.wrapping_add(1);
+        ack.ack = Some(1);
+        let c = run(&[(0.0, a.frame()), (0.001, b.frame()), (0.01, ack.frame())]);
+        assert!(c.closed[0].events.is_empty());
+        assert_eq!(c.closed[1].events.len(), 1);
+        assert_eq!(c.closed[1].events[0].role, Role::ServerOther);
+        // With only the first attempt, the same segment is its client's.
+        let c = run(&[(0.0, a.frame()), (0.01, ack.frame())]);
+        assert_eq!(c.closed[0].events.len(), 1);
+        assert_eq!(c.closed[0].events[0].role, Role::ClientAck);
     }
 
     #[test]

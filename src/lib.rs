@@ -21,6 +21,7 @@ pub mod capture;
 pub mod decode;
 pub mod evidence;
 pub mod flow;
+mod hint;
 pub mod model;
 pub mod probe;
 pub mod report;

@@ -269,10 +269,10 @@ pub struct Baselines {
     index: HashMap<IpAddr, u32, foldhash::fast::RandomState>,
     /// The baselines, in the order their hosts were first seen.
     list: Vec<(IpAddr, HostBaseline)>,
-    /// Two hosts learned from lately (a new one takes the first place, the first moves to the
-    /// second), with their places in `list`. A
-    /// transfer alternates between its two ends (data one way, ACKs the other), so most
-    /// packets find their host here without a lookup in `index`.
+    /// Two hosts learned from lately, with their places in `list` (a new one takes the first
+    /// place, the first moves to the second). A transfer alternates between its two ends (data
+    /// one way, ACKs the other), so most packets find their host here without a lookup in
+    /// `index`.
     recent: [Option<(IpAddr, u32)>; 2],
 }
 

@@ -362,9 +362,8 @@ impl<T> Slab<T> {
 pub struct Keyer(foldhash::fast::RandomState);
 
 impl Keyer {
-    /// The hash of a pair, the same in either order: a segment is looked up as the server's,
-    /// then as the client's, under one hash (lookups compare whole keys, in order; the hash
-    /// only places them).
+    /// The hash of a pair, the same in either order: a segment's attempt is found from either
+    /// side under one hash (lookups compare whole keys, in order; the hash only places them).
     #[inline]
     fn hash(&self, key: &Key) -> u32 {
         if let (IpAddr::V4(c), IpAddr::V4(s)) = (key.0.ip, key.1.ip) {
@@ -449,7 +448,7 @@ impl Store {
     #[inline]
     fn find_either(&self, src: Endpoint, dst: Endpoint, h: u32) -> Option<(Slot, bool)> {
         let (live, tombs) = (&self.live, &self.tombs);
-        // 2: the server's side, 1: the client's, 0: another pair.
+        // Some(true): kept the server's way round, Some(false): the client's, None: another pair.
         let side = |code: u32| {
             let (client, server) = match Slot::of(code) {
                 Slot::Live(i) => live.get(i).map(|a| (a.client, a.server)),

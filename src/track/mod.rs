@@ -857,12 +857,14 @@ impl Tracker {
             self.bump(Anomaly::SynWithData);
         }
         let index = self.create(key, h, absent, t.seq, t.payload_len, Some(o), mark, o.ts, sink);
-        if let Some(a) = self.store.live.get_mut(index) {
-            if t.payload_len > 0 {
-                a.anomalies.insert(Anomaly::SynWithData);
-            }
-            if t.checksum == Checksum::Bad {
-                a.anomalies.insert(Anomaly::BadChecksum);
+        if t.payload_len > 0 || t.checksum == Checksum::Bad {
+            if let Some(a) = self.store.live.get_mut(index) {
+                if t.payload_len > 0 {
+                    a.anomalies.insert(Anomaly::SynWithData);
+                }
+                if t.checksum == Checksum::Bad {
+                    a.anomalies.insert(Anomaly::BadChecksum);
+                }
             }
         }
     }
@@ -933,7 +935,10 @@ impl Tracker {
             hash: h,
             id,
         });
-        self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.store.live.used as u64);
+        if refill.is_none() {
+            // (A refilled place leaves the number in flight as it was.)
+            self.stats.peak_in_flight = self.stats.peak_in_flight.max(self.store.live.used as u64);
+        }
         index
     }
 

@@ -450,13 +450,10 @@ impl Store {
         let (live, tombs) = (&self.live, &self.tombs);
         // Some(true): kept the server's way round, Some(false): the client's, None: another pair.
         let side = |code: u32| {
-            let (client, server) = match Slot::of(code) {
-                Slot::Live(i) => live.get(i).map(|a| (a.client, a.server)),
-                Slot::Tomb(i) => tombs.get(i).map(|t| t.key),
-            }?;
-            if (client, server) == (dst, src) {
+            let slot = Slot::of(code);
+            if Store::holds(live, tombs, slot, &(dst, src)) {
                 Some(true)
-            } else if (client, server) == (src, dst) {
+            } else if Store::holds(live, tombs, slot, &(src, dst)) {
                 Some(false)
             } else {
                 None

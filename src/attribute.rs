@@ -331,6 +331,11 @@ impl Baselines {
         Some(i)
     }
 
+    fn get(&self, ip: &IpAddr) -> Option<&HostBaseline> {
+        let i = *self.index.get(ip)?;
+        self.list.get(i as usize).map(|(_, h)| h)
+    }
+
     fn get_mut(&mut self, ip: &IpAddr) -> Option<&mut HostBaseline> {
         let i = *self.index.get(ip)?;
         self.list.get_mut(i as usize).map(|(_, h)| h)
@@ -359,8 +364,7 @@ impl Baselines {
 
     /// The baseline of `ip`, if it ever spoke for itself.
     pub fn host(&self, ip: &IpAddr) -> Option<&HostBaseline> {
-        let i = *self.index.get(ip)?;
-        self.list.get(i as usize).map(|(_, h)| h).filter(|h| h.packets > 0)
+        self.get(ip).filter(|h| h.packets > 0)
     }
 
     /// All hosts with a baseline.

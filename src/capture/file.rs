@@ -475,19 +475,24 @@ impl Buffer {
         let base = (PAGE - bytes.as_ptr() as usize % PAGE) % PAGE;
         Buffer { bytes, base }
     }
+
+    /// Where the buffer lies in `bytes`.
+    fn range(&self) -> std::ops::Range<usize> {
+        self.base..self.bytes.len() - PAGE + self.base
+    }
 }
 
 impl std::ops::Deref for Buffer {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.bytes[self.base..self.bytes.len() - PAGE + self.base]
+        &self.bytes[self.range()]
     }
 }
 
 impl std::ops::DerefMut for Buffer {
     fn deref_mut(&mut self) -> &mut [u8] {
-        let end = self.bytes.len() - PAGE + self.base;
-        &mut self.bytes[self.base..end]
+        let range = self.range();
+        &mut self.bytes[range]
     }
 }
 

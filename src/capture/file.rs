@@ -327,54 +327,56 @@ pub fn read_capture_counting(
     Ok(parser.finish())
 }
 
-/// Items per batch handed from the mapping thread to the caller of [`read_capture_mapped`].
+/// Frames per batch handed from the mapping thread to the caller of [`read_capture_mapped`].
 const BATCH: usize = 1024;
 /// Batches in flight between the two threads.
 const BATCHES: usize = 4;
 
+/// What [`read_capture_mapped`] fills in on one thread, a frame at a time, and hands to the
+/// other a batch at a time.
+pub trait Batch: Default + Send {
+    /// Frames in it.
+    fn frames(&self) -> usize;
+    /// Empties it, keeping its memory for the next frames.
+    fn clear(&mut self);
+}
+
 /// [`read_capture`] with the work split in two: a thread reads the input, parses its records
-/// and calls `map` on every frame (in file order) to fill in an item, while this thread hands
-/// the items to `on_batch`, in the same order, a batch at a time.
+/// and calls `map` on every frame (in file order) to add what it makes of it to a batch, while
+/// this thread hands the batches to `on_batch`, in the same order.
 ///
 /// What `map` does with the bytes (decoding) then runs on the core whose cache the bytes were
-/// just read into, and only its small results cross to the other core. The items live in
-/// batches that go back and forth between the threads: `map` writes each in its place (no
-/// copy), starting from `blank` or from what an earlier frame left there.
-pub fn read_capture_mapped<T: Send + Clone>(
+/// just read into, and only its results cross to the other core: the smaller they are, the
+/// fewer cache lines go back and forth. Batches are reused, emptied with [`Batch::clear`].
+pub fn read_capture_mapped<B: Batch>(
     source: &Source,
     progress: Option<Arc<AtomicU64>>,
-    blank: T,
-    map: impl Fn(&Frame<'_>, &mut T) + Sync,
-    mut on_batch: impl FnMut(&mut [T]),
+    map: impl Fn(&Frame<'_>, &mut B) + Sync,
+    mut on_batch: impl FnMut(&mut B),
 ) -> Result<CaptureInfo, CaptureError> {
     let map = &map;
     let worker_progress = progress.clone();
-    let worker_blank = blank.clone();
-    // A batch and how many of its items are filled in.
-    let (full_tx, full_rx) = sync_channel::<(Vec<T>, usize)>(BATCHES);
-    let (empty_tx, empty_rx) = channel::<Vec<T>>();
+    let (full_tx, full_rx) = sync_channel::<B>(BATCHES);
+    let (empty_tx, empty_rx) = channel::<B>();
     std::thread::scope(|scope| {
         let worker = std::thread::Builder::new()
             .name("synrst-decode".into())
             .spawn_scoped(scope, move || {
-                let blank = worker_blank;
-                let mut batch: Vec<T> = vec![blank.clone(); BATCH];
-                let mut n = 0;
+                let mut batch = B::default();
                 let mut hung_up = false;
                 let info = read_capture_counting(source, worker_progress, |frame| {
                     if hung_up {
                         return;
                     }
-                    map(frame, &mut batch[n]);
-                    n += 1;
-                    if n == BATCH {
-                        let next = empty_rx.try_recv().unwrap_or_else(|_| vec![blank.clone(); BATCH]);
-                        hung_up = !hand_on(&full_tx, (std::mem::replace(&mut batch, next), BATCH));
-                        n = 0;
+                    map(frame, &mut batch);
+                    if batch.frames() == BATCH {
+                        let mut next = empty_rx.try_recv().unwrap_or_default();
+                        next.clear();
+                        hung_up = !hand_on(&full_tx, std::mem::replace(&mut batch, next));
                     }
                 });
-                if n > 0 && !hung_up {
-                    let _ = full_tx.send((batch, n));
+                if batch.frames() > 0 && !hung_up {
+                    let _ = full_tx.send(batch);
                 }
                 info
             });
@@ -383,8 +385,8 @@ pub fn read_capture_mapped<T: Send + Clone>(
             // No thread to be had: do it all here.
             Err(_) => return Err(None),
         };
-        for (mut batch, n) in full_rx.iter() {
-            on_batch(&mut batch[..n]);
+        for mut batch in full_rx.iter() {
+            on_batch(&mut batch);
             let _ = empty_tx.send(batch);
         }
         match worker.join() {
@@ -395,10 +397,11 @@ pub fn read_capture_mapped<T: Send + Clone>(
     .or_else(|e: Option<CaptureError>| match e {
         Some(e) => Err(e),
         None => {
-            let mut one = [blank];
+            let mut one = B::default();
             read_capture_counting(source, progress, |frame| {
-                map(frame, &mut one[0]);
+                map(frame, &mut one);
                 on_batch(&mut one);
+                one.clear();
             })
         }
     })

@@ -14,7 +14,7 @@ mod file;
 #[cfg(feature = "live")]
 pub mod live;
 
-pub use file::{read_capture, read_capture_counting, read_capture_mapped, Source};
+pub use file::{read_capture, read_capture_counting, read_capture_mapped, Batch, Source};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

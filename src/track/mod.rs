@@ -612,6 +612,47 @@ impl Due {
     }
 }
 
+/// A SYN that opens an attempt (SYN without ACK or RST): what the tracker needs of it, which is
+/// far less than its [`Observation`] (on SYN floods, every packet is one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Syn {
+    /// Capture time.
+    pub ts: Timestamp,
+    /// Frame number in its file.
+    pub frame: u64,
+    /// Its sender.
+    pub client: Endpoint,
+    /// Its destination.
+    pub server: Endpoint,
+    /// Its sequence number (the client's ISN).
+    pub seq: SeqNumber,
+    /// Payload bytes it carries.
+    pub payload_len: u32,
+    /// Its TCP checksum.
+    pub checksum: Checksum,
+}
+
+impl Syn {
+    /// The SYN of `o`, if `o` is a segment that opens an attempt.
+    #[inline]
+    pub fn of(o: &Observation) -> Option<Syn> {
+        let L4::Tcp(t) = &o.l4 else { return None };
+        if !opens(t) {
+            return None;
+        }
+        let (client, server) = endpoints(o, t);
+        Some(Syn {
+            ts: o.ts,
+            frame: o.frame,
+            client,
+            server,
+            seq: t.seq,
+            payload_len: t.payload_len,
+            checksum: t.checksum,
+        })
+    }
+}
+
 /// The attempt tracker.
 #[derive(Debug)]
 pub struct Tracker {
@@ -666,22 +707,18 @@ impl Tracker {
     /// [`Tracker::observe`] with `h` = [`Keyer::first_hash`]`(o)` and `mark` =
     /// [`Keyer::client_mark`]`(o)` (or the default mark) computed before.
     pub(crate) fn observe_hashed(&mut self, o: &Observation, h: u32, mark: Mark, sink: &mut impl Sink) {
-        // Capture time only moves forward, so out-of-order timestamps cannot reopen the past.
-        if o.ts > self.now {
-            self.now = o.ts;
-            if self.now >= self.next_due {
-                self.expire(sink);
-            }
+        if let Some(syn) = Syn::of(o) {
+            self.syn_hashed(&syn, h, mark, sink);
+            return;
         }
+        self.move_to(o.ts, sink);
         match o.l4 {
             L4::Tcp(t) => {
                 let (src, dst) = endpoints(o, &t);
                 if t.checksum == Checksum::Bad {
                     self.bump(Anomaly::BadChecksum);
                 }
-                if opens(&t) {
-                    self.on_syn(src, dst, h, mark, o, sink);
-                } else if let Some((slot, from_server)) = self.store.find_either(src, dst, h) {
+                if let Some((slot, from_server)) = self.store.find_either(src, dst, h) {
                     let role = match (from_server, t.flags.rst(), t.flags.syn()) {
                         (true, true, _) => Role::Rst,
                         (true, false, true) => Role::SynAck,
@@ -711,6 +748,29 @@ impl Tracker {
                 } else {
                     self.stats.unmatched_icmp += 1;
                 }
+            }
+        }
+    }
+
+    /// [`Tracker::observe_hashed`] of a SYN that opens an attempt, given as a [`Syn`] (its hash
+    /// and mark as there).
+    #[inline]
+    pub(crate) fn syn_hashed(&mut self, syn: &Syn, h: u32, mark: Mark, sink: &mut impl Sink) {
+        self.move_to(syn.ts, sink);
+        if syn.checksum == Checksum::Bad {
+            self.bump(Anomaly::BadChecksum);
+        }
+        self.on_syn(syn, h, mark, sink);
+    }
+
+    /// Moves capture time to `ts` if later, closing what expired.
+    #[inline]
+    fn move_to(&mut self, ts: Timestamp, sink: &mut impl Sink) {
+        // Capture time only moves forward, so out-of-order timestamps cannot reopen the past.
+        if ts > self.now {
+            self.now = ts;
+            if self.now >= self.next_due {
+                self.expire(sink);
             }
         }
     }
@@ -785,17 +845,8 @@ impl Tracker {
         stats
     }
 
-    fn on_syn(
-        &mut self,
-        client: Endpoint,
-        server: Endpoint,
-        h: u32,
-        mark: Mark,
-        o: &Observation,
-        sink: &mut impl Sink,
-    ) {
-        let L4::Tcp(t) = o.l4 else { return };
-        let key = (client, server);
+    fn on_syn(&mut self, syn: &Syn, h: u32, mark: Mark, sink: &mut impl Sink) {
+        let key = (syn.client, syn.server);
         let found = self.store.find(&key, h);
         // Nothing known of the pair: nothing closed below can change that.
         let absent = found.is_none();
@@ -806,15 +857,15 @@ impl Tracker {
                 let Some(a) = self.store.live.get_mut(index) else {
                     return;
                 };
-                if a.isn == t.seq {
+                if a.isn == syn.seq {
                     if a.syn_frame.is_none() {
                         // Learned from an ICMP quote first; now the SYN itself.
-                        a.syn_frame = Some(o.frame);
-                        a.syn_payload = t.payload_len;
+                        a.syn_frame = Some(syn.frame);
+                        a.syn_payload = syn.payload_len;
                     }
                     if a.syn_times
                         .last()
-                        .is_some_and(|last| o.ts.0.abs_diff(last.0) < DUPLICATE_NS.unsigned_abs())
+                        .is_some_and(|last| syn.ts.0.abs_diff(last.0) < DUPLICATE_NS.unsigned_abs())
                     {
                         a.anomalies.insert(Anomaly::DuplicateFrame);
                         self.bump(Anomaly::DuplicateFrame);
@@ -822,9 +873,9 @@ impl Tracker {
                     }
                     a.syns += 1;
                     if a.syn_times.len() < MAX_SYN_TIMES {
-                        a.syn_times.push(o.ts);
+                        a.syn_times.push(syn.ts);
                     }
-                    a.last_syn = a.last_syn.max(o.ts);
+                    a.last_syn = a.last_syn.max(syn.ts);
                     let deadline = now.plus_nanos(timeout);
                     if deadline > a.deadline {
                         a.deadline = deadline;
@@ -836,30 +887,40 @@ impl Tracker {
                 }
                 // Port reuse: a new ISN on the same 4-tuple closes the old attempt.
                 a.anomalies.insert(Anomaly::PortReuse);
-                a.closed = (o.ts, CloseReason::PortReuse);
+                a.closed = (syn.ts, CloseReason::PortReuse);
                 self.bump(Anomaly::PortReuse);
                 self.close(index, sink);
             }
             Some(Slot::Tomb(i)) => {
-                if let Some(tomb) = self.store.tombs.get(i).filter(|tomb| tomb.isn == t.seq) {
+                if let Some(tomb) = self.store.tombs.get(i).filter(|tomb| tomb.isn == syn.seq) {
                     let id = tomb.id;
                     self.bump(Anomaly::SynAfterTimeout);
-                    sink.late(id, o.ts, None);
+                    sink.late(id, syn.ts, None);
                     return;
                 }
             }
             None => {}
         }
-        if t.payload_len > 0 {
+        if syn.payload_len > 0 {
             self.bump(Anomaly::SynWithData);
         }
-        let index = self.create(key, h, absent, t.seq, t.payload_len, Some(o), mark, o.ts, sink);
-        if t.payload_len > 0 || t.checksum == Checksum::Bad {
+        let index = self.create(
+            key,
+            h,
+            absent,
+            syn.seq,
+            syn.payload_len,
+            Some((syn.ts, syn.frame)),
+            mark,
+            syn.ts,
+            sink,
+        );
+        if syn.payload_len > 0 || syn.checksum == Checksum::Bad {
             if let Some(a) = self.store.live.get_mut(index) {
-                if t.payload_len > 0 {
+                if syn.payload_len > 0 {
                     a.anomalies.insert(Anomaly::SynWithData);
                 }
-                if t.checksum == Checksum::Bad {
+                if syn.checksum == Checksum::Bad {
                     a.anomalies.insert(Anomaly::BadChecksum);
                 }
             }
@@ -875,7 +936,7 @@ impl Tracker {
         absent: bool,
         isn: SeqNumber,
         syn_payload: u32,
-        syn: Option<&Observation>,
+        syn: Option<(Timestamp, u64)>,
         client_mark: Mark,
         ts: Timestamp,
         sink: &mut impl Sink,
@@ -901,7 +962,7 @@ impl Tracker {
             key,
             isn,
             syn_payload,
-            syn: syn.map(|s| (s.ts, s.frame)),
+            syn,
             ts,
             deadline: self.now.max(ts).plus_nanos(self.cfg.timeout_ns),
             hash: h,

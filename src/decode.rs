@@ -8,7 +8,7 @@
 //! destination-unreachable and time-exceeded errors quoting TCP are observations; every other
 //! frame is a [`Skip`] with a reason that the caller counts.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use etherparse::{
     ip_number, EtherType, Icmpv4Type, Icmpv6Type, LaxIpSlice, LaxNetSlice, LaxSlicedPacket, LinkSlice,
@@ -226,18 +226,138 @@ pub fn decode(frame: &Frame<'_>) -> Result<Observation, Skip> {
 /// built aside and copied (it is 144 bytes, and millions are decoded).
 #[inline(always)]
 pub fn decode_into(frame: &Frame<'_>, out: &mut Result<Observation, Skip>) {
-    if fast(frame, out).is_none() {
-        *out = decode_sliced(frame);
+    match fast(frame) {
+        Some(f) => *out = Ok(f.observation(frame)),
+        None => *out = decode_sliced(frame),
+    }
+}
+
+/// An IPv4 TCP segment that opens a connection ([`TcpFlags::opens`]), in the few fields that
+/// tracking needs of it (on a SYN flood, every frame is one): 32 bytes where its
+/// [`Observation`] is 144.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Syn4 {
+    /// Frame number in its file.
+    pub frame: u64,
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Sequence number.
+    pub seq: SeqNumber,
+    /// Payload bytes according to the IP length (an IPv4 packet is at most 65,535 bytes).
+    pub payload_len: u16,
+    /// Whether the TCP checksum verifies.
+    pub checksum: Checksum,
+}
+
+impl Syn4 {
+    /// The [`Syn4`] of `o`, if `o` is one.
+    #[inline]
+    pub fn of(o: &Observation) -> Option<Syn4> {
+        let L4::Tcp(t) = &o.l4 else { return None };
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (o.ip.src, o.ip.dst) else {
+            return None;
+        };
+        if !t.flags.opens() {
+            return None;
+        }
+        Some(Syn4 {
+            frame: o.frame,
+            src,
+            dst,
+            src_port: t.src_port,
+            dst_port: t.dst_port,
+            seq: t.seq,
+            payload_len: u16::try_from(t.payload_len).ok()?,
+            checksum: t.checksum,
+        })
+    }
+}
+
+/// [`decode_into`], except that a [`Syn4`] comes back as one (`Some`, `out` left as it was):
+/// the same facts as [`Syn4::of`] the observation, without building the rest of it.
+#[inline(always)]
+pub fn decode_into_or_syn4(frame: &Frame<'_>, out: &mut Result<Observation, Skip>) -> Option<Syn4> {
+    match fast(frame) {
+        Some(f) => match f.syn4(frame) {
+            Some(syn) => return Some(syn),
+            None => *out = Ok(f.observation(frame)),
+        },
+        None => *out = decode_sliced(frame),
+    }
+    Syn4::of(out.as_ref().ok()?)
+}
+
+/// A TCP segment as [`fast`] reads it, before it becomes an [`Observation`].
+struct Fast<'a> {
+    src_mac: Option<[u8; 6]>,
+    ip: IpInfo,
+    /// The whole segment (header and payload as the IP length gives it).
+    tcp: &'a [u8],
+    header_len: usize,
+    truncated: bool,
+    checksum: Checksum,
+}
+
+impl Fast<'_> {
+    #[inline(always)]
+    fn observation(&self, frame: &Frame<'_>) -> Observation {
+        let (tcp, header_len) = (self.tcp, self.header_len);
+        Observation {
+            ts: frame.ts,
+            frame: frame.number,
+            src_mac: self.src_mac,
+            ip: self.ip,
+            l4: L4::Tcp(TcpInfo {
+                src_port: u16::from_be_bytes([tcp[0], tcp[1]]),
+                dst_port: u16::from_be_bytes([tcp[2], tcp[3]]),
+                seq: SeqNumber(u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]])),
+                ack: SeqNumber(u32::from_be_bytes([tcp[8], tcp[9], tcp[10], tcp[11]])),
+                flags: flags_of(tcp),
+                window: u16::from_be_bytes([tcp[14], tcp[15]]),
+                options: options_of(&tcp[20..header_len]),
+                payload_len: (tcp.len() - header_len) as u32,
+                checksum: self.checksum,
+            }),
+            truncated: self.truncated,
+        }
+    }
+
+    /// The [`Syn4`] of [`Fast::observation`], if it is one.
+    #[inline(always)]
+    fn syn4(&self, frame: &Frame<'_>) -> Option<Syn4> {
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (self.ip.src, self.ip.dst) else {
+            return None;
+        };
+        let tcp = self.tcp;
+        if !flags_of(tcp).opens() {
+            return None;
+        }
+        Some(Syn4 {
+            frame: frame.number,
+            src,
+            dst,
+            src_port: u16::from_be_bytes([tcp[0], tcp[1]]),
+            dst_port: u16::from_be_bytes([tcp[2], tcp[3]]),
+            seq: SeqNumber(u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]])),
+            payload_len: u16::try_from(tcp.len() - self.header_len).ok()?,
+            checksum: self.checksum,
+        })
     }
 }
 
 /// The common case read straight from the bytes: a complete, unfragmented TCP segment in
 /// IPv4 (with or without options) or IPv6 (no extension header), over Ethernet with at most one
 /// VLAN tag, Linux SLL/SLL2 or raw IP. The result is exactly what [`decode_sliced`] gives for
-/// such a frame (the tests compare them), written to `out`; anything else returns `None`
-/// (leaving `out` as it was) and goes that way.
+/// such a frame (the tests compare them) once [`Fast::observation`] has made it one; anything
+/// else returns `None` and goes that way.
 #[inline(always)]
-fn fast(frame: &Frame<'_>, out: &mut Result<Observation, Skip>) -> Option<()> {
+fn fast<'a>(frame: &Frame<'a>) -> Option<Fast<'a>> {
     let data = frame.data;
     let (ip, src_mac) = match frame.link {
         LinkType::ETHERNET => {
@@ -347,25 +467,14 @@ fn fast(frame: &Frame<'_>, out: &mut Result<Observation, Skip>) -> Option<()> {
             Checksum::Bad
         }
     };
-    *out = Ok(Observation {
-        ts: frame.ts,
-        frame: frame.number,
+    Some(Fast {
         src_mac,
         ip: info,
-        l4: L4::Tcp(TcpInfo {
-            src_port: u16::from_be_bytes([tcp[0], tcp[1]]),
-            dst_port: u16::from_be_bytes([tcp[2], tcp[3]]),
-            seq: SeqNumber(u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]])),
-            ack: SeqNumber(u32::from_be_bytes([tcp[8], tcp[9], tcp[10], tcp[11]])),
-            flags: flags_of(tcp),
-            window: u16::from_be_bytes([tcp[14], tcp[15]]),
-            options: options_of(&tcp[20..header_len]),
-            payload_len: (tcp.len() - header_len) as u32,
-            checksum,
-        }),
+        tcp,
+        header_len,
         truncated,
-    });
-    Some(())
+        checksum,
+    })
 }
 
 /// The sum of `data` as native-endian 16-bit words (a last odd byte padded with zero), in a
@@ -884,7 +993,7 @@ pub(crate) mod tests {
     }
 
     /// Every frame for which the fast path answers, and its mutants: the same observation as
-    /// etherparse's slicing.
+    /// etherparse's slicing, and the same [`Syn4`] read straight or from the observation.
     fn check_fast_path(link: LinkType, data: &[u8], orig_len: u32) -> usize {
         let f = Frame {
             ts: Timestamp(7),
@@ -893,16 +1002,20 @@ pub(crate) mod tests {
             orig_len,
             number: 3,
         };
+        let sliced = decode_sliced(&f);
+        let syn = sliced.as_ref().ok().and_then(Syn4::of);
         let mut out = Err(Skip::NotIp);
-        match fast(&f, &mut out) {
-            Some(()) => {
-                assert_eq!(out, decode_sliced(&f), "{link:?} {data:02x?}");
+        assert_eq!(decode_into_or_syn4(&f, &mut out), syn, "{link:?} {data:02x?}");
+        if syn.is_none() {
+            assert_eq!(out, sliced, "{link:?} {data:02x?}");
+        }
+        match fast(&f) {
+            Some(fast) => {
+                assert_eq!(Ok(fast.observation(&f)), sliced, "{link:?} {data:02x?}");
+                assert_eq!(fast.syn4(&f), syn, "{link:?} {data:02x?}");
                 1
             }
-            None => {
-                assert_eq!(out, Err(Skip::NotIp), "left as it was");
-                0
-            }
+            None => 0,
         }
     }
 
@@ -961,6 +1074,24 @@ pub(crate) mod tests {
             check_fast_path(*link, &padded, *orig_len + 13);
         }
         assert!(fast_hits > 100, "the fast path took only {fast_hits} frames");
+        // The straight way to a Syn4 was taken (with the sums checked, as in the observation).
+        let frame = |data| Frame {
+            ts: Timestamp(7),
+            link: LinkType::ETHERNET,
+            data,
+            orig_len: 0,
+            number: 3,
+        };
+        let mut out = Err(Skip::NotIp);
+        let syn = fast(&frame(&v4)).and_then(|f| f.syn4(&frame(&v4))).unwrap();
+        assert_eq!(
+            (syn.src, syn.dst_port, syn.seq.0, syn.checksum),
+            (Ipv4Addr::from(C4), 80, 1000, Checksum::Good)
+        );
+        assert_eq!(decode_into_or_syn4(&frame(&v4), &mut out), Some(syn));
+        assert_eq!(out, Err(Skip::NotIp), "left as it was");
+        assert_eq!(decode_into_or_syn4(&frame(&v6), &mut out), None);
+        assert!(out.is_ok());
     }
 
     #[test]

@@ -93,6 +93,10 @@ impl TcpFlags {
     pub fn fin(self) -> bool {
         self.has(Self::FIN)
     }
+    /// SYN without ACK or RST: a segment that opens a connection (an attempt).
+    pub fn opens(self) -> bool {
+        self.syn() && !self.ack() && !self.rst()
+    }
     /// Reserved/AE bits set.
     pub fn reserved(self) -> u16 {
         (self.0 & Self::RESERVED) >> 8

@@ -31,7 +31,7 @@ pub mod testutil;
 pub mod track;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -121,62 +121,11 @@ struct Item {
 #[derive(Clone, Copy)]
 enum What {
     /// An IPv4 SYN opening an attempt.
-    Syn4(Syn4),
+    Syn4(decode::Syn4),
     /// Another observation: the batch's next in `observations`.
     Observation,
     /// A frame skipped.
     Skip(decode::Skip),
-}
-
-/// A [`track::Syn`] over IPv4, addresses as numbers (its time is the item's).
-#[derive(Clone, Copy)]
-struct Syn4 {
-    frame: u64,
-    client: u32,
-    server: u32,
-    client_port: u16,
-    server_port: u16,
-    seq: u32,
-    /// (An IPv4 packet is at most 65,535 bytes long.)
-    payload_len: u16,
-    checksum: decode::Checksum,
-}
-
-impl Syn4 {
-    /// `syn` if it fits.
-    #[inline]
-    fn of(syn: &track::Syn) -> Option<Syn4> {
-        let (IpAddr::V4(client), IpAddr::V4(server)) = (syn.client.ip, syn.server.ip) else {
-            return None;
-        };
-        Some(Syn4 {
-            frame: syn.frame,
-            client: client.to_bits(),
-            server: server.to_bits(),
-            client_port: syn.client.port,
-            server_port: syn.server.port,
-            seq: syn.seq.0,
-            payload_len: u16::try_from(syn.payload_len).ok()?,
-            checksum: syn.checksum,
-        })
-    }
-
-    #[inline]
-    fn syn(&self, ts: Timestamp) -> track::Syn {
-        let end = |ip: u32, port| flow::Endpoint {
-            ip: IpAddr::V4(Ipv4Addr::from_bits(ip)),
-            port,
-        };
-        track::Syn {
-            ts,
-            frame: self.frame,
-            client: end(self.client, self.client_port),
-            server: end(self.server, self.server_port),
-            seq: flow::SeqNumber(self.seq),
-            payload_len: u32::from(self.payload_len),
-            checksum: self.checksum,
-        }
-    }
 }
 
 impl capture::Batch for Batch {
@@ -195,19 +144,19 @@ impl Batch {
     #[inline]
     fn push(&mut self, frame: &capture::Frame<'_>, keyer: &track::Keyer) {
         let decoded = self.scratch.get_or_insert(Err(decode::Skip::NotIp));
-        decode::decode_into(frame, decoded);
-        let (hash, mark, what) = match decoded {
-            Ok(o) => {
-                let (hash, mark) = (keyer.first_hash(o), keyer.client_mark(o));
-                match track::Syn::of(o).as_ref().and_then(Syn4::of) {
-                    Some(syn) => (hash, mark, What::Syn4(syn)),
-                    None => {
-                        self.observations.push(*o);
-                        (hash, mark, What::Observation)
-                    }
+        let (hash, mark, what) = match decode::decode_into_or_syn4(frame, decoded) {
+            Some(syn) => (
+                keyer.syn4_hash(&syn),
+                sketch::mark(IpAddr::V4(syn.src)),
+                What::Syn4(syn),
+            ),
+            None => match decoded {
+                Ok(o) => {
+                    self.observations.push(*o);
+                    (keyer.first_hash(o), keyer.client_mark(o), What::Observation)
                 }
-            }
-            Err(skip) => (0, sketch::Mark::default(), What::Skip(*skip)),
+                Err(skip) => (0, sketch::Mark::default(), What::Skip(*skip)),
+            },
         };
         self.items.push(Item {
             ts: frame.ts,
@@ -283,7 +232,7 @@ impl<'cb> Engine<'cb> {
             self.tracker.prefetch_victim(AHEAD);
             let d = &batch[i];
             match d.what {
-                What::Syn4(s) => self.syn(&s.syn(d.ts), d.hash, d.mark),
+                What::Syn4(s) => self.syn(&track::Syn::of_v4(&s, d.ts), d.hash, d.mark),
                 What::Observation => {
                     if let Some(o) = observations.next() {
                         self.observed(o, Some((d.hash, d.mark)));
@@ -1149,22 +1098,18 @@ mod tests {
         })
         .unwrap();
         let syn = track::Syn::of(&o).unwrap();
-        let small = Syn4::of(&syn).unwrap();
-        assert_eq!(small.syn(syn.ts), syn);
-        // Not IPv4, or not a SYN that opens an attempt: kept whole.
-        let v6 = track::Syn {
-            client: flow::Endpoint {
-                ip: IpAddr::from(crate::testutil::C6),
-                port: 1,
-            },
-            ..syn
-        };
-        assert!(Syn4::of(&v6).is_none());
+        let small = decode::Syn4::of(&o).unwrap();
+        assert_eq!(track::Syn::of_v4(&small, o.ts), syn);
+        let keyer = Tracker::new(TrackConfig::default()).keyer();
+        assert_eq!(keyer.syn4_hash(&small), keyer.first_hash(&o));
+        assert_eq!(sketch::mark(IpAddr::V4(small.src)), keyer.client_mark(&o));
+        // Not a SYN that opens an attempt: kept whole.
         let mut answer = o;
         if let L4::Tcp(t) = &mut answer.l4 {
             t.flags = flow::TcpFlags(flow::TcpFlags::SYN | flow::TcpFlags::ACK);
         }
         assert!(track::Syn::of(&answer).is_none());
+        assert!(decode::Syn4::of(&answer).is_none());
     }
 
     #[test]

@@ -17,7 +17,7 @@
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use smallvec::SmallVec;
 
@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::anomaly::{Anomaly, AnomalyCounts, AnomalySet};
 use crate::capture::Timestamp;
-use crate::decode::{Checksum, IcmpKind, Observation, TcpInfo, L4};
+use crate::decode::{self, Checksum, IcmpKind, Observation, TcpInfo, L4};
 use crate::flow::{Endpoint, SeqNumber};
 use crate::sketch::{self, Mark};
 
@@ -367,10 +367,7 @@ impl Keyer {
     #[inline]
     fn hash(&self, key: &Key) -> u32 {
         if let (IpAddr::V4(c), IpAddr::V4(s)) = (key.0.ip, key.1.ip) {
-            // The common case: an endpoint in one word.
-            let a = (u64::from(c.to_bits()) << 16) | u64::from(key.0.port);
-            let b = (u64::from(s.to_bits()) << 16) | u64::from(key.1.port);
-            return (self.0.hash_one((a.min(b), a.max(b))) >> 32) as u32;
+            return self.hash_v4(c, key.0.port, s, key.1.port);
         }
         fn bits(e: Endpoint) -> (u128, bool, u16) {
             match e.ip {
@@ -380,6 +377,20 @@ impl Keyer {
         }
         let (a, b) = (bits(key.0), bits(key.1));
         (self.0.hash_one((a.min(b), a.max(b))) >> 32) as u32
+    }
+
+    /// [`Keyer::hash`] of an IPv4 pair (the common case): an endpoint in one word.
+    #[inline]
+    fn hash_v4(&self, c: Ipv4Addr, c_port: u16, s: Ipv4Addr, s_port: u16) -> u32 {
+        let a = (u64::from(c.to_bits()) << 16) | u64::from(c_port);
+        let b = (u64::from(s.to_bits()) << 16) | u64::from(s_port);
+        (self.0.hash_one((a.min(b), a.max(b))) >> 32) as u32
+    }
+
+    /// [`Keyer::first_hash`] of the observation of `s`.
+    #[inline]
+    pub fn syn4_hash(&self, s: &decode::Syn4) -> u32 {
+        self.hash_v4(s.src, s.src_port, s.dst, s.dst_port)
     }
 
     /// The [`sketch::mark`] of the client when `o` is a SYN that opens an attempt (else the
@@ -650,6 +661,24 @@ impl Syn {
             payload_len: t.payload_len,
             checksum: t.checksum,
         })
+    }
+
+    /// The SYN of `s`, captured at `ts`.
+    #[inline]
+    pub fn of_v4(s: &decode::Syn4, ts: Timestamp) -> Syn {
+        let end = |ip, port| Endpoint {
+            ip: IpAddr::V4(ip),
+            port,
+        };
+        Syn {
+            ts,
+            frame: s.frame,
+            client: end(s.src, s.src_port),
+            server: end(s.dst, s.dst_port),
+            seq: s.seq,
+            payload_len: u32::from(s.payload_len),
+            checksum: s.checksum,
+        }
     }
 }
 
@@ -1244,7 +1273,7 @@ fn endpoints(o: &Observation, t: &TcpInfo) -> (Endpoint, Endpoint) {
 /// A SYN that opens an attempt: without ACK or RST.
 #[inline]
 fn opens(t: &TcpInfo) -> bool {
-    t.flags.syn() && !t.flags.ack() && !t.flags.rst()
+    t.flags.opens()
 }
 
 /// Would the client act on this packet? (RFC 9293 §3.10.7.3, and Linux for ICMP.)

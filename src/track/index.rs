@@ -150,7 +150,7 @@ impl Index {
     }
 
     /// The first code stored under `h` for which `is_key` holds.
-    #[inline]
+    #[inline(always)]
     pub(super) fn find(&self, h: u32, is_key: impl FnMut(u32) -> bool) -> Option<u32> {
         self.locate(h, is_key).map(|(b, i)| self.buckets[b].codes[i])
     }

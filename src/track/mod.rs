@@ -958,6 +958,7 @@ impl Tracker {
 
     /// Starts an attempt; returns its index.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn create(
         &mut self,
         key: Key,

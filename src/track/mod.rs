@@ -30,7 +30,9 @@ use crate::flow::{Endpoint, SeqNumber};
 use crate::sketch::{self, Mark};
 
 mod index;
+mod live;
 use index::Index;
+use live::Live;
 
 /// Tracker settings.
 #[derive(Clone, Copy, Debug)]
@@ -298,6 +300,20 @@ struct Tomb {
     accepted: bool,
 }
 
+impl Tomb {
+    /// The tombstone of `a`.
+    fn of(a: &Attempt) -> Tomb {
+        Tomb {
+            key: (a.client, a.server),
+            hash: a.hash,
+            id: a.id,
+            isn: a.isn,
+            syn_payload: a.syn_payload,
+            accepted: outcome(a) == Outcome::Accepted,
+        }
+    }
+}
+
 /// Places that are either used or free, reused last-freed first.
 #[derive(Debug)]
 struct Slab<T> {
@@ -422,7 +438,7 @@ impl Keyer {
 struct Store {
     keyer: Keyer,
     index: Index,
-    live: Slab<Attempt>,
+    live: Slab<Live>,
     tombs: Slab<Tomb>,
 }
 
@@ -438,9 +454,9 @@ impl Store {
 
     /// Whether the key stored at `slot` is `key` (compared where it lies).
     #[inline]
-    fn holds(live: &Slab<Attempt>, tombs: &Slab<Tomb>, slot: Slot, key: &Key) -> bool {
+    fn holds(live: &Slab<Live>, tombs: &Slab<Tomb>, slot: Slot, key: &Key) -> bool {
         match slot {
-            Slot::Live(i) => live.get(i).is_some_and(|a| a.client == key.0 && a.server == key.1),
+            Slot::Live(i) => live.get(i).is_some_and(|a| a.is_pair(key)),
             Slot::Tomb(i) => tombs.get(i).is_some_and(|t| t.key == *key),
         }
     }
@@ -514,7 +530,7 @@ enum Evicted {
 }
 
 /// What a new attempt starts with.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Start {
     id: u64,
     key: Key,
@@ -553,52 +569,6 @@ impl Attempt {
             settled: 0,
             client_mark: s.client_mark,
         }
-    }
-
-    /// Makes this (closed, counted) attempt into `Attempt::new(s)`, field by field (where a
-    /// whole new value would be built aside and copied in).
-    fn restart(&mut self, s: Start) {
-        // Every field named: a new one must be set here too.
-        let Attempt {
-            id,
-            client,
-            server,
-            isn,
-            syn_payload,
-            syns,
-            syn_times,
-            syn_frame,
-            events,
-            start,
-            last_syn,
-            closed,
-            anomalies,
-            deadline,
-            hash,
-            settled,
-            client_mark,
-        } = self;
-        *id = s.id;
-        *client = s.key.0;
-        *server = s.key.1;
-        *isn = s.isn;
-        *syn_payload = s.syn_payload;
-        *syns = u32::from(s.syn.is_some());
-        // New vectors: memory the old attempt held is given back.
-        *syn_times = SynTimes::new();
-        if let Some((ts, _)) = s.syn {
-            syn_times.push(ts);
-        }
-        *syn_frame = s.syn.map(|(_, frame)| frame);
-        *events = Vec::new();
-        *start = s.ts;
-        *last_syn = s.ts;
-        *closed = (s.ts, CloseReason::Timeout);
-        *anomalies = AnomalySet::default();
-        *deadline = s.deadline;
-        *hash = s.hash;
-        *settled = 0;
-        *client_mark = s.client_mark;
     }
 }
 
@@ -851,17 +821,16 @@ impl Tracker {
         let mut order: Vec<(u64, u32)> = live
             .iter()
             .enumerate()
-            .filter_map(|(i, a)| a.as_ref().map(|a| (a.id, i as u32)))
+            .filter_map(|(i, a)| a.as_ref().map(|a| (a.id(), i as u32)))
             .collect();
         order.sort_unstable();
         for (_, i) in order {
-            let Some(a) = live[i as usize].as_mut() else {
+            let Some(a) = live[i as usize].take() else {
                 continue;
             };
+            let mut a = a.into_attempt();
             a.closed = (now.max(a.start), CloseReason::CaptureEnd);
-            if sink.closed_ref(a) {
-                live[i as usize] = None;
-            } else if let Some(a) = live[i as usize].take() {
+            if !sink.closed_ref(&a) {
                 sink.closed(a);
             }
         }
@@ -883,7 +852,7 @@ impl Tracker {
             Some(Slot::Live(index)) => {
                 let timeout = self.cfg.timeout_ns;
                 let now = self.now;
-                let Some(a) = self.store.live.get_mut(index) else {
+                let Some(a) = self.store.live.get_mut(index).map(Live::full) else {
                     return;
                 };
                 if a.isn == syn.seq {
@@ -916,9 +885,8 @@ impl Tracker {
                 }
                 // Port reuse: a new ISN on the same 4-tuple closes the old attempt.
                 a.anomalies.insert(Anomaly::PortReuse);
-                a.closed = (syn.ts, CloseReason::PortReuse);
                 self.bump(Anomaly::PortReuse);
-                self.close(index, sink);
+                self.close(index, (syn.ts, CloseReason::PortReuse), sink);
             }
             Some(Slot::Tomb(i)) => {
                 if let Some(tomb) = self.store.tombs.get(i).filter(|tomb| tomb.isn == syn.seq) {
@@ -945,7 +913,7 @@ impl Tracker {
             sink,
         );
         if syn.payload_len > 0 || syn.checksum == Checksum::Bad {
-            if let Some(a) = self.store.live.get_mut(index) {
+            if let Some(a) = self.store.live.get_mut(index).map(Live::full) {
                 if syn.payload_len > 0 {
                     a.anomalies.insert(Anomaly::SynWithData);
                 }
@@ -1001,12 +969,13 @@ impl Tracker {
         let deadline = start.deadline;
         // A tombstone of the pair gives way to the new attempt.
         let tomb = if absent { None } else { self.store.find(&key, h) };
+        let new = Live::new(start);
         let index = match refill.and_then(|i| Some((i, self.store.live.get_mut(i)?))) {
             Some((i, a)) => {
-                a.restart(start);
+                *a = new;
                 i
             }
-            None => self.store.live.insert(Attempt::new(start)),
+            None => self.store.live.insert(new),
         };
         match tomb {
             Some(old @ Slot::Tomb(t)) => {
@@ -1042,7 +1011,7 @@ impl Tracker {
                     next_due,
                     ..
                 } = self;
-                let Some(a) = store.live.get_mut(index) else {
+                let Some(a) = store.live.get_mut(index).map(Live::full) else {
                     return;
                 };
                 let mut bump = |an: Anomaly| counts[an as usize] += 1;
@@ -1159,12 +1128,10 @@ impl Tracker {
                 .store
                 .live
                 .get(index)
-                .is_some_and(|a| a.id == id && a.deadline <= self.now);
-            if due {
-                if let Some(a) = self.store.live.get_mut(index) {
-                    a.closed = (a.deadline, CloseReason::Timeout);
-                    self.close(index, sink);
-                }
+                .filter(|a| a.id() == id && a.deadline() <= self.now)
+                .map(Live::deadline);
+            if let Some(deadline) = due {
+                self.close(index, (deadline, CloseReason::Timeout), sink);
             }
         }
         while let Some(&(until, i, id)) = self.tomb_queue.front() {
@@ -1189,47 +1156,37 @@ impl Tracker {
     /// Closes the oldest attempt in flight, if there is one.
     fn evict_oldest(&mut self, sink: &mut impl Sink) -> Evicted {
         while let Some(Due { index, id, .. }) = self.queue.pop_front() {
-            let now = self.now;
-            let Some(a) = self.store.live.get_mut(index).filter(|a| a.id == id) else {
+            let Some(a) = self.store.live.get(index).filter(|a| a.id() == id) else {
                 continue;
             };
-            a.anomalies.insert(Anomaly::Evicted);
-            a.closed = (now.max(a.start), CloseReason::Evicted);
-            let hash = a.hash;
+            let (hash, closed) = (a.hash(), (self.now.max(a.start()), CloseReason::Evicted));
             self.bump(Anomaly::Evicted);
             self.stats.evicted += 1;
             // Overload sheds state: no tombstone (a late packet of it goes unmatched).
             self.store.remove(hash, Slot::Live(index));
-            let counted = self.store.live.get(index).is_some_and(|a| sink.closed_ref(a));
-            if counted {
-                return Evicted::Counted(index);
-            }
-            if let Some(a) = self.store.live.take(index) {
-                sink.closed(a);
-            }
-            return Evicted::MovedOut;
+            return match self.hand_over(index, closed, Some(Anomaly::Evicted), sink) {
+                true => Evicted::Counted(index),
+                false => Evicted::MovedOut,
+            };
         }
         Evicted::None
     }
 
-    /// Closes the attempt at `index` (its `closed` already set): leaves a tombstone in its place
-    /// and hands it to the sink.
-    fn close(&mut self, index: u32, sink: &mut impl Sink) {
-        let Some(a) = self.store.live.get(index) else {
+    /// Closes the attempt at `index` at `closed` (when, why): leaves a tombstone in its place and
+    /// hands it to the sink.
+    fn close(&mut self, index: u32, closed: (Timestamp, CloseReason), sink: &mut impl Sink) {
+        let Some(live) = self.store.live.get(index) else {
             return;
         };
-        let key = (a.client, a.server);
-        let hash = a.hash;
-        let id = a.id;
-        let until = a.closed.0.plus_nanos(self.cfg.linger_ns);
-        let tomb = Tomb {
-            key,
-            hash,
-            id,
-            isn: a.isn,
-            syn_payload: a.syn_payload,
-            accepted: outcome(a) == Outcome::Accepted,
+        let tomb = match live {
+            Live::Lean(lean) => {
+                let a = lean.attempt();
+                Tomb::of(&a)
+            }
+            Live::Full(a) => Tomb::of(a),
         };
+        let (hash, id) = (tomb.hash, tomb.id);
+        let until = closed.0.plus_nanos(self.cfg.linger_ns);
         // Tombstones are bounded like live attempts: drop the oldest beyond the cap.
         while self.store.tombs.used >= self.cfg.max_in_flight.max(1) {
             match self.tomb_queue.pop_front() {
@@ -1241,17 +1198,52 @@ impl Tracker {
         self.store.replace(hash, Slot::Live(index), Slot::Tomb(t));
         self.next_due = self.next_due.min(until);
         self.tomb_queue.push_back((until, t, id));
-        self.hand_over(index, sink);
+        if self.hand_over(index, closed, None, sink) {
+            self.store.live.remove(index);
+        }
     }
 
-    /// Hands the attempt at `index`, out of the index, to the sink.
-    fn hand_over(&mut self, index: u32, sink: &mut impl Sink) {
-        // A sink that only counts the attempt looks at it in place: no copy of it is made.
-        let counted = self.store.live.get(index).is_some_and(|a| sink.closed_ref(a));
-        if counted {
-            self.store.live.remove(index);
-        } else if let Some(a) = self.store.live.take(index) {
-            sink.closed(a);
+    /// Hands the attempt at `index`, out of the index, to the sink, closed at `closed` (with
+    /// `anomaly`). True when the sink only counted it ([`Sink::closed_ref`]): its place is still
+    /// taken, for the caller to refill or free; else the place is free.
+    #[inline]
+    fn hand_over(
+        &mut self,
+        index: u32,
+        closed: (Timestamp, CloseReason),
+        anomaly: Option<Anomaly>,
+        sink: &mut impl Sink,
+    ) -> bool {
+        let close = |a: &mut Attempt| {
+            a.closed = closed;
+            if let Some(an) = anomaly {
+                a.anomalies.insert(an);
+            }
+        };
+        match self.store.live.get_mut(index) {
+            // Written out where the sink can see it (a sink that only counts it looks at it in
+            // place).
+            Some(Live::Lean(lean)) => {
+                let mut a = lean.attempt();
+                close(&mut a);
+                if sink.closed_ref(&a) {
+                    return true;
+                }
+                self.store.live.remove(index);
+                sink.closed(a);
+                false
+            }
+            Some(Live::Full(a)) => {
+                close(a);
+                if sink.closed_ref(a) {
+                    return true;
+                }
+                if let Some(a) = self.store.live.take(index) {
+                    sink.closed(a.into_attempt());
+                }
+                false
+            }
+            None => false,
         }
     }
 }

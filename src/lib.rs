@@ -522,18 +522,20 @@ struct FoldCounts {
 }
 
 impl FoldCounts {
-    /// Counts the attempt's outcome and, for a failure, its verdict.
+    /// Counts the attempt's outcome and, for a failure, its verdict (None: an attempt nothing
+    /// answered, see [`Sink::closed_unanswered`]).
     #[inline]
-    fn count(&mut self, a: &Attempt, baselines: &Baselines) {
-        if a.events.is_empty() {
+    fn count(&mut self, a: Option<&Attempt>, baselines: &Baselines) {
+        match a {
+            Some(a) if !a.events.is_empty() => self.count_answered(a, baselines),
             // Nothing answered and the client did not go on (a SYN flood's attempts): the
             // outcome is no-answer and `attribute` can only conclude filtered-or-down (with no
             // RST there is nothing forged), so skip building its evidence.
-            self.outcomes[Outcome::NoAnswer as usize] += 1;
-            self.silent += 1;
-            return;
+            _ => {
+                self.outcomes[Outcome::NoAnswer as usize] += 1;
+                self.silent += 1;
+            }
         }
-        self.count_answered(a, baselines);
     }
 
     /// [`FoldCounts::count`] of an attempt with events (out of line: floods have none).
@@ -636,36 +638,50 @@ impl Collector {
     }
 
     /// Over the cap: counts the attempt where the summary will show it.
+    #[inline]
+    fn fold(&mut self, a: &Attempt, baselines: &Baselines) {
+        self.fold_parts(a.client.ip, a.client_mark(), a.server, Some(a), baselines);
+    }
+
+    /// [`Collector::fold`] of an attempt from `client` (with its mark) to `server` (None: one
+    /// that nothing answered, [`Sink::closed_unanswered`]).
     ///
     /// Inlined into the tracker's eviction (on floods, once per SYN), the change of destination
     /// out of line.
     #[inline]
-    fn fold(&mut self, a: &Attempt, baselines: &Baselines) {
+    fn fold_parts(
+        &mut self,
+        client: IpAddr,
+        mark: sketch::Mark,
+        server: flow::Endpoint,
+        a: Option<&Attempt>,
+        baselines: &Baselines,
+    ) {
         let f = &mut self.folded;
         f.attempts += 1;
-        if f.last.as_ref().is_none_or(|(server, _)| *server != a.server) && !self.switch_to(a, baselines) {
+        if f.last.as_ref().is_none_or(|(last, _)| *last != server) && !self.switch_to(server, a, baselines) {
             return;
         }
         if let Some((_, c)) = self.folded.last.as_mut() {
-            c.sources.add_marked(a.client.ip, a.client_mark());
+            c.sources.add_marked(client, mark);
             c.count(a, baselines);
         }
     }
 
-    /// Makes `a`'s destination the one [`Collector::fold`] counts into; false when it is one
-    /// too many to have a row (`a` is then counted with the others).
+    /// Makes `server` the destination [`Collector::fold_parts`] counts into; false when it is
+    /// one too many to have a row (`a` is then counted with the others).
     #[inline(never)]
-    fn switch_to(&mut self, a: &Attempt, baselines: &Baselines) -> bool {
+    fn switch_to(&mut self, server: flow::Endpoint, a: Option<&Attempt>, baselines: &Baselines) -> bool {
         let f = &mut self.folded;
         f.flush();
-        let known = f.by_dest.len() < self.max_listed || f.by_dest.contains_key(&a.server);
+        let known = f.by_dest.len() < self.max_listed || f.by_dest.contains_key(&server);
         if !known {
             f.other_destinations += 1;
             f.other.count(a, baselines);
             return false;
         }
-        let c = f.by_dest.remove(&a.server).unwrap_or_default();
-        f.last = Some((a.server, c));
+        let c = f.by_dest.remove(&server).unwrap_or_default();
+        f.last = Some((server, c));
         true
     }
 
@@ -717,6 +733,17 @@ impl Sink for Streaming<'_, '_> {
             self.stream(a);
         }
         self.collector.fold(a, self.baselines);
+        true
+    }
+
+    #[inline]
+    fn closed_unanswered(&mut self, client: flow::Endpoint, mark: sketch::Mark, server: flow::Endpoint) -> bool {
+        // What closed_ref would do with it (it is no success, so it displaces one when there
+        // is one), unless it is to be streamed: the callback takes a whole record.
+        if self.collector.listing() || !self.collector.accepted.is_empty() || self.on_closed.is_some() {
+            return false;
+        }
+        self.collector.fold_parts(client.ip, mark, server, None, self.baselines);
         true
     }
 
@@ -1085,6 +1112,75 @@ mod tests {
         assert!(json(&batched).contains("syn_with_data"));
         assert!(json(&batched).contains("bad_checksum"));
         assert_eq!(json(&batched), json(&one_by_one));
+    }
+
+    #[test]
+    fn attempts_beyond_the_listing_are_counted_alike_whether_streamed_or_not() {
+        // Evicted and timed-out attempts, most of them nothing but their SYN, past a listing
+        // of three: without a callback the tracker hands the unanswered ones over as parts
+        // (Sink::closed_unanswered); with one, every attempt is written out and streamed.
+        let (s4, other) = (
+            IpAddr::V4(Ipv4Addr::from(S4)),
+            IpAddr::V4(Ipv4Addr::new(198, 19, 0, 11)),
+        );
+        let mut frames = Vec::new();
+        for i in 0..60u16 {
+            let t = f64::from(i) * 0.01;
+            let client = IpAddr::V4(Ipv4Addr::new(198, 18, (i / 200) as u8, (i % 200) as u8 + 1));
+            let syn = Tcp::syn(
+                client,
+                30_000 + i,
+                if i % 7 == 0 { other } else { s4 },
+                80,
+                u32::from(i),
+            );
+            frames.push((t, syn.frame()));
+            if i % 5 == 0 {
+                frames.push((t + 0.001, Tcp::rst_to(&syn).frame()));
+            }
+            if i % 11 == 0 {
+                let v6 = Tcp::syn(
+                    IpAddr::from(crate::testutil::C6),
+                    30_000 + i,
+                    IpAddr::from(crate::testutil::S6),
+                    80,
+                    1,
+                );
+                frames.push((t + 0.002, v6.frame()));
+            }
+        }
+        // A gap: what is still in flight times out.
+        frames.push((10.0, Tcp::syn(IpAddr::from(C4), 1, s4, 80, 1).frame()));
+        let path = std::env::temp_dir().join(format!("synrst-lib-{}-folded", std::process::id()));
+        std::fs::write(&path, pcap(1, &frames)).unwrap();
+        let cfg = AnalyzeConfig {
+            sources: vec![Source::Path(path.clone())],
+            track: TrackConfig {
+                max_in_flight: 4,
+                ..TrackConfig::default()
+            },
+            progress: None,
+        };
+        let counted = analyze_listing(&cfg, 3, None).unwrap();
+        let mut streamed_ids = Vec::new();
+        let mut on_closed = |r: &AttemptRecord| streamed_ids.push(r.id);
+        let streamed = analyze_listing(&cfg, 3, Some(&mut on_closed)).unwrap();
+        let _ = std::fs::remove_file(path);
+        assert_eq!(counted.summary.attempts, 67);
+        assert_eq!(streamed_ids.len(), 67, "every attempt streamed");
+        assert_eq!(counted.summary.unlisted_attempts, 64);
+        assert!(
+            counted.capture.attempts_evicted > 30,
+            "{}",
+            counted.capture.attempts_evicted
+        );
+        let dest = |r: &Report, ip: IpAddr| {
+            let d = r.summary.destinations.iter().find(|d| d.server.ip == ip).unwrap();
+            (d.attempts, d.refused, d.no_answer)
+        };
+        assert_eq!(dest(&counted, other), (9, 2, 7));
+        let json = |r: &Report| serde_json::to_string(r).unwrap();
+        assert_eq!(json(&counted), json(&streamed));
     }
 
     #[test]

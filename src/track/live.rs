@@ -67,9 +67,15 @@ impl Lean {
         })
     }
 
+    /// The client's [`Mark`].
+    #[inline]
+    pub(super) fn client_mark(&self) -> Mark {
+        self.client_mark
+    }
+
     /// The (client, server) pair.
     #[inline]
-    fn key(&self) -> Key {
+    pub(super) fn key(&self) -> Key {
         (
             Endpoint {
                 ip: IpAddr::V4(self.client),

@@ -240,6 +240,15 @@ pub trait Sink {
         let _ = attempt;
         false
     }
+    /// Offered before [`Sink::closed_ref`] an attempt that is nothing but the SYN that opened
+    /// it from `client` (with its [`Attempt::client_mark`]) to `server`: nothing answered it,
+    /// the client sent nothing more, no anomaly but [`Anomaly::Evicted`] was seen. A sink that
+    /// can count it from these alone does so and returns `true`; by default (`false`) the
+    /// attempt is written out and offered to [`Sink::closed_ref`], then [`Sink::closed`].
+    fn closed_unanswered(&mut self, client: Endpoint, mark: Mark, server: Endpoint) -> bool {
+        let _ = (client, mark, server);
+        false
+    }
 }
 
 /// Tracker counters for the report.
@@ -1224,6 +1233,10 @@ impl Tracker {
             // Written out where the sink can see it (a sink that only counts it looks at it in
             // place).
             Some(Live::Lean(lean)) => {
+                let (client, server) = lean.key();
+                if sink.closed_unanswered(client, lean.client_mark(), server) {
+                    return true;
+                }
                 let mut a = lean.attempt();
                 close(&mut a);
                 if sink.closed_ref(&a) {

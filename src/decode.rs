@@ -284,22 +284,31 @@ impl Syn4 {
 #[inline(always)]
 pub fn decode_into_or_syn4(frame: &Frame<'_>, out: &mut Result<Observation, Skip>) -> Option<Syn4> {
     match fast(frame) {
-        Some(f) => match f.syn4(frame) {
-            Some(syn) => return Some(syn),
-            None => *out = Ok(f.observation(frame)),
-        },
-        None => *out = decode_sliced(frame),
+        Some(f) => {
+            let syn = f.syn4(frame);
+            if syn.is_none() {
+                *out = Ok(f.observation(frame));
+            }
+            syn
+        }
+        None => {
+            *out = decode_sliced(frame);
+            Syn4::of(out.as_ref().ok()?)
+        }
     }
-    Syn4::of(out.as_ref().ok()?)
 }
 
 /// A TCP segment as [`fast`] reads it, before it becomes an [`Observation`].
 struct Fast<'a> {
     src_mac: Option<[u8; 6]>,
     ip: IpInfo,
-    /// The whole segment (header and payload as the IP length gives it).
-    tcp: &'a [u8],
-    header_len: usize,
+    /// The fixed TCP header (an array: its fields are read without bounds checks).
+    head: &'a [u8; 20],
+    /// The options after it.
+    options: &'a [u8],
+    /// Payload bytes as the IP length gives them.
+    payload_len: usize,
+    flags: TcpFlags,
     truncated: bool,
     checksum: Checksum,
 }
@@ -307,7 +316,7 @@ struct Fast<'a> {
 impl Fast<'_> {
     #[inline(always)]
     fn observation(&self, frame: &Frame<'_>) -> Observation {
-        let (tcp, header_len) = (self.tcp, self.header_len);
+        let tcp = self.head;
         Observation {
             ts: frame.ts,
             frame: frame.number,
@@ -318,10 +327,10 @@ impl Fast<'_> {
                 dst_port: u16::from_be_bytes([tcp[2], tcp[3]]),
                 seq: SeqNumber(u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]])),
                 ack: SeqNumber(u32::from_be_bytes([tcp[8], tcp[9], tcp[10], tcp[11]])),
-                flags: flags_of(tcp),
+                flags: self.flags,
                 window: u16::from_be_bytes([tcp[14], tcp[15]]),
-                options: options_of(&tcp[20..header_len]),
-                payload_len: (tcp.len() - header_len) as u32,
+                options: options_of(self.options),
+                payload_len: self.payload_len as u32,
                 checksum: self.checksum,
             }),
             truncated: self.truncated,
@@ -334,10 +343,10 @@ impl Fast<'_> {
         let (IpAddr::V4(src), IpAddr::V4(dst)) = (self.ip.src, self.ip.dst) else {
             return None;
         };
-        let tcp = self.tcp;
-        if !flags_of(tcp).opens() {
+        if !self.flags.opens() {
             return None;
         }
+        let tcp = self.head;
         Some(Syn4 {
             frame: frame.number,
             src,
@@ -345,7 +354,7 @@ impl Fast<'_> {
             src_port: u16::from_be_bytes([tcp[0], tcp[1]]),
             dst_port: u16::from_be_bytes([tcp[2], tcp[3]]),
             seq: SeqNumber(u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]])),
-            payload_len: u16::try_from(tcp.len() - self.header_len).ok()?,
+            payload_len: u16::try_from(self.payload_len).ok()?,
             checksum: self.checksum,
         })
     }
@@ -455,9 +464,10 @@ fn fast<'a>(frame: &Frame<'a>) -> Option<Fast<'a>> {
         return None;
     }
     let truncated = (frame.orig_len as usize) > data.len();
+    let flags = flags_of(tcp);
     let checksum = if truncated {
         Checksum::Unknown
-    } else if !worth_checking(flags_of(tcp), tcp.len() - header_len) {
+    } else if !worth_checking(flags, tcp.len() - header_len) {
         Checksum::NotChecked
     } else {
         let sum = pseudo + sum16(&tcp[..16]) + sum16(&tcp[18..]);
@@ -470,8 +480,10 @@ fn fast<'a>(frame: &Frame<'a>) -> Option<Fast<'a>> {
     Some(Fast {
         src_mac,
         ip: info,
-        tcp,
-        header_len,
+        head: tcp[..20].try_into().ok()?,
+        options: &tcp[20..header_len],
+        payload_len: tcp.len() - header_len,
+        flags,
         truncated,
         checksum,
     })
@@ -795,6 +807,7 @@ fn flags_of(header: &[u8]) -> TcpFlags {
     TcpFlags((u16::from(header[12] & 0x0F) << 8) | u16::from(header[13]))
 }
 
+#[inline]
 fn options_of(raw: &[u8]) -> TcpOptions {
     let mut o = TcpOptions {
         len: raw.len() as u8,

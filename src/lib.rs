@@ -100,10 +100,10 @@ pub fn analyze_listing(
 #[derive(Default)]
 struct Batch {
     items: Vec<Item>,
-    /// The observations of the items that are [`What::Observation`], in order.
-    observations: Vec<decode::Observation>,
-    /// Where a frame is decoded before it is put into the batch.
-    scratch: Option<Result<decode::Observation, decode::Skip>>,
+    /// The observations of the items that are [`What::Observation`], in order (each `Ok`:
+    /// frames are decoded in place here, and what turns out to be something else is taken
+    /// out again).
+    observations: Vec<Result<decode::Observation, decode::Skip>>,
 }
 
 /// A frame decoded on the reading side: its time, what it is, and what the tracker can be told
@@ -143,19 +143,25 @@ impl Batch {
     /// Decodes `frame` (hashing what it holds for the tracker's index) and adds it.
     #[inline]
     fn push(&mut self, frame: &capture::Frame<'_>, keyer: &track::Keyer) {
-        let decoded = self.scratch.get_or_insert(Err(decode::Skip::NotIp));
+        // Decoded where it is to be kept: an observation is not copied.
+        self.observations.push(Err(decode::Skip::NotIp));
+        let n = self.observations.len() - 1;
+        let decoded = &mut self.observations[n];
         let (hash, mark, what) = match decode::decode_into_or_syn4(frame, decoded) {
-            Some(syn) => (
-                keyer.syn4_hash(&syn),
-                sketch::mark(IpAddr::V4(syn.src)),
-                What::Syn4(syn),
-            ),
+            Some(syn) => {
+                self.observations.truncate(n);
+                (
+                    keyer.syn4_hash(&syn),
+                    sketch::mark(IpAddr::V4(syn.src)),
+                    What::Syn4(syn),
+                )
+            }
             None => match decoded {
-                Ok(o) => {
-                    self.observations.push(*o);
-                    (keyer.first_hash(o), keyer.client_mark(o), What::Observation)
+                Ok(o) => (keyer.first_hash(o), keyer.client_mark(o), What::Observation),
+                &mut Err(skip) => {
+                    self.observations.truncate(n);
+                    (0, sketch::Mark::default(), What::Skip(skip))
                 }
-                Err(skip) => (0, sketch::Mark::default(), What::Skip(*skip)),
             },
         };
         self.items.push(Item {
@@ -234,7 +240,7 @@ impl<'cb> Engine<'cb> {
             match d.what {
                 What::Syn4(s) => self.syn(&track::Syn::of_v4(&s, d.ts), d.hash, d.mark),
                 What::Observation => {
-                    if let Some(o) = observations.next() {
+                    if let Some(Ok(o)) = observations.next() {
                         self.observed(o, Some((d.hash, d.mark)));
                     }
                 }

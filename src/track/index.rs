@@ -31,17 +31,15 @@ const DELETED: u32 = 1;
 const MIN_BUCKETS: usize = 8;
 
 /// Eight entries in one cache line.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C, align(64))]
 struct Bucket {
     tags: [u32; WIDTH],
     codes: [u32; WIDTH],
 }
 
-const EMPTY_BUCKET: Bucket = Bucket {
-    tags: [EMPTY; WIDTH],
-    codes: [0; WIDTH],
-};
+// A fresh table is zeroed memory: every place empty.
+const _: () = assert!(EMPTY == 0);
 
 impl Bucket {
     /// Bit `i` set where `tags[i] == t`.
@@ -108,7 +106,9 @@ fn tag(h: u32) -> u32 {
 /// A hash → code table (several codes may share a hash; the caller tells them apart).
 #[derive(Debug)]
 pub(super) struct Index {
-    buckets: Vec<Bucket>,
+    buckets: Table,
+    /// Buckets - 1 (their number is a power of two).
+    mask: usize,
     /// Entries held.
     len: usize,
     /// Places marked deleted.
@@ -118,7 +118,8 @@ pub(super) struct Index {
 impl Index {
     pub(super) fn new() -> Index {
         Index {
-            buckets: vec![EMPTY_BUCKET; MIN_BUCKETS],
+            buckets: Table::new(MIN_BUCKETS),
+            mask: MIN_BUCKETS - 1,
             len: 0,
             deleted: 0,
         }
@@ -130,58 +131,27 @@ impl Index {
         self.len
     }
 
-    #[inline]
-    fn mask(&self) -> usize {
-        self.buckets.len() - 1
-    }
-
-    /// The bucket where the probe for `h` starts (chosen by the tag, which is all a rebuild
-    /// knows of the hash).
-    #[inline]
-    fn home(&self, h: u32) -> usize {
-        tag(h) as usize & self.mask()
-    }
-
     /// Starts loading the bucket where `h` would be found, so that a lookup soon after does not
     /// wait for memory. Touching many in a row lets the loads overlap.
     #[inline]
     pub(super) fn touch(&self, h: u32) {
-        prefetch(&self.buckets[self.home(h)]);
+        if let Some(bucket) = self.buckets.get(home(h, self.mask)) {
+            prefetch(bucket);
+        }
     }
 
     /// The first code stored under `h` for which `is_key` holds.
     #[inline(always)]
     pub(super) fn find(&self, h: u32, is_key: impl FnMut(u32) -> bool) -> Option<u32> {
-        self.locate(h, is_key).map(|(b, i)| self.buckets[b].codes[i])
-    }
-
-    /// The bucket and place of the first code stored under `h` for which `is_key` holds.
-    #[inline]
-    fn locate(&self, h: u32, mut is_key: impl FnMut(u32) -> bool) -> Option<(usize, usize)> {
-        let t = tag(h);
-        let mask = self.mask();
-        let mut b = self.home(h);
-        loop {
-            let bucket = &self.buckets[b];
-            let mut m = bucket.matching(t);
-            while m != 0 {
-                let i = m.trailing_zeros() as usize;
-                if is_key(bucket.codes[i]) {
-                    return Some((b, i));
-                }
-                m &= m - 1;
-            }
-            if bucket.matching(EMPTY) != 0 {
-                return None;
-            }
-            b = (b + 1) & mask;
-        }
+        // (The table's bytes are looked up once per operation: see Table.)
+        let buckets = &*self.buckets;
+        locate(buckets, self.mask, h, is_key).map(|(b, i)| buckets[b].codes[i])
     }
 
     /// Adds (`h`, `code`); the caller knows the key is absent.
-    #[inline]
+    #[inline(always)]
     pub(super) fn insert(&mut self, h: u32, code: u32) {
-        if (self.len + self.deleted + 1) * 2 > self.buckets.len() * WIDTH {
+        if (self.len + self.deleted + 1) * 2 > (self.mask + 1) * WIDTH {
             self.rebuild();
         }
         self.place(h, code);
@@ -189,12 +159,13 @@ impl Index {
     }
 
     /// Puts the entry in the first free place of its probe.
-    #[inline]
+    #[inline(always)]
     fn place(&mut self, h: u32, code: u32) {
-        let mask = self.mask();
-        let mut b = self.home(h);
+        let mask = self.mask;
+        let buckets = &mut *self.buckets;
+        let mut b = home(h, mask);
         loop {
-            let bucket = &mut self.buckets[b];
+            let bucket = &mut buckets[b];
             let free = bucket.free();
             if free != 0 {
                 let i = free.trailing_zeros() as usize;
@@ -212,11 +183,13 @@ impl Index {
     /// else the same number, in both cases without deleted marks.
     #[cold]
     fn rebuild(&mut self) {
-        let n = self.buckets.len();
+        let n = self.mask + 1;
         let size = if (self.len + 1) * 4 > n * WIDTH { n * 2 } else { n };
-        let old = std::mem::replace(&mut self.buckets, vec![EMPTY_BUCKET; size.max(MIN_BUCKETS)]);
+        let size = size.max(MIN_BUCKETS);
+        let old = std::mem::replace(&mut self.buckets, Table::new(size));
+        self.mask = size - 1;
         self.deleted = 0;
-        for bucket in &old {
+        for bucket in old.iter() {
             for (&t, &code) in bucket.tags.iter().zip(&bucket.codes) {
                 if t > DELETED {
                     // The tag is the hash as far as placing goes.
@@ -227,26 +200,122 @@ impl Index {
     }
 
     /// Changes the entry (`h`, `old`) to (`h`, `new`); adds it if it was absent.
-    #[inline]
+    #[inline(always)]
     pub(super) fn replace(&mut self, h: u32, old: u32, new: u32) {
-        match self.locate(h, |c| c == old) {
-            Some((b, i)) => self.buckets[b].codes[i] = new,
+        let buckets = &mut *self.buckets;
+        match locate(buckets, self.mask, h, |c| c == old) {
+            Some((b, i)) => buckets[b].codes[i] = new,
             None => self.insert(h, new),
         }
     }
 
     /// Removes the entry (`h`, `code`), if present.
-    #[inline]
+    #[inline(always)]
     pub(super) fn remove(&mut self, h: u32, code: u32) {
-        let Some((b, i)) = self.locate(h, |c| c == code) else {
+        let buckets = &mut *self.buckets;
+        let Some((b, i)) = locate(buckets, self.mask, h, |c| c == code) else {
             return;
         };
-        let bucket = &mut self.buckets[b];
+        let bucket = &mut buckets[b];
         self.len -= 1;
         // Without a branch (see `place`).
         let full = bucket.matching(EMPTY) == 0;
         bucket.tags[i] = if full { DELETED } else { EMPTY };
         self.deleted += usize::from(full);
+    }
+}
+
+/// The bucket where the probe for `h` starts in a table of `mask + 1` buckets (chosen by the
+/// tag, which is all a rebuild knows of the hash).
+#[inline]
+fn home(h: u32, mask: usize) -> usize {
+    tag(h) as usize & mask
+}
+
+/// The bucket and place of the first code stored under `h` for which `is_key` holds.
+#[inline(always)]
+fn locate(buckets: &[Bucket], mask: usize, h: u32, mut is_key: impl FnMut(u32) -> bool) -> Option<(usize, usize)> {
+    let t = tag(h);
+    let mut b = home(h, mask);
+    loop {
+        let bucket = buckets.get(b)?;
+        let mut m = bucket.matching(t);
+        while m != 0 {
+            let i = m.trailing_zeros() as usize;
+            if is_key(bucket.codes[i]) {
+                return Some((b, i));
+            }
+            m &= m - 1;
+        }
+        if bucket.matching(EMPTY) != 0 {
+            return None;
+        }
+        b = (b + 1) & mask;
+    }
+}
+
+/// Buckets, all empty at first, in an anonymous memory map of their own.
+///
+/// On floods a lookup per packet lands anywhere in megabytes of buckets: with 4 KiB pages it
+/// nearly always misses the TLB as well as the caches, and the page walks held up the
+/// prefetches that hide the misses. So a table of 2 MiB or more starts on a 2 MiB boundary
+/// and the kernel is asked to back it with transparent huge pages (`MADV_HUGEPAGE`; without
+/// them, it is ordinary memory). Its pages are zero until first written, like a `calloc`.
+struct Table {
+    map: memmap2::MmapMut,
+    /// Where the buckets start in `map`, and their bytes.
+    start: usize,
+    bytes: usize,
+}
+
+/// The size of a huge page (x86-64, AArch64 with 4 KiB pages).
+const HUGE_PAGE: usize = 2 << 20;
+
+impl Table {
+    fn new(buckets: usize) -> Table {
+        let bytes = buckets * std::mem::size_of::<Bucket>();
+        let huge = bytes >= HUGE_PAGE;
+        let room = if huge { bytes + HUGE_PAGE } else { bytes };
+        let map = match memmap2::MmapMut::map_anon(room) {
+            Ok(map) => map,
+            // Out of memory, as an allocation failure is for a Vec.
+            Err(_) => std::alloc::handle_alloc_error(
+                std::alloc::Layout::from_size_align(room, HUGE_PAGE).unwrap_or(std::alloc::Layout::new::<Bucket>()),
+            ),
+        };
+        let start = if huge {
+            // Only the address is looked at.
+            let at = map.as_ptr() as usize;
+            let start = at.next_multiple_of(HUGE_PAGE) - at;
+            // Advice only: without huge pages the table works the same.
+            let _ = map.advise_range(memmap2::Advice::HugePage, start, bytes);
+            start
+        } else {
+            0
+        };
+        Table { map, start, bytes }
+    }
+}
+
+impl std::ops::Deref for Table {
+    type Target = [Bucket];
+    #[inline(always)]
+    fn deref(&self) -> &[Bucket] {
+        // A map starts on a page: the buckets are aligned.
+        bytemuck::cast_slice(&self.map[self.start..self.start + self.bytes])
+    }
+}
+
+impl std::ops::DerefMut for Table {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut [Bucket] {
+        bytemuck::cast_slice_mut(&mut self.map[self.start..self.start + self.bytes])
+    }
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Table({} buckets)", self.len())
     }
 }
 
@@ -263,6 +332,44 @@ mod tests {
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;
             self.0
+        }
+    }
+
+    #[test]
+    fn a_table_of_huge_page_size_starts_on_a_huge_page_and_is_empty() {
+        for buckets in [MIN_BUCKETS, HUGE_PAGE / 64, HUGE_PAGE / 64 * 4] {
+            let t = Table::new(buckets);
+            assert_eq!(t.len(), buckets);
+            let at = t.as_ptr() as usize;
+            assert_eq!(at % 64, 0);
+            if buckets * 64 >= HUGE_PAGE {
+                assert_eq!(at % HUGE_PAGE, 0, "{buckets} buckets at {at:#x}");
+            }
+            assert!(t.iter().all(|b| b.tags == [EMPTY; WIDTH]));
+        }
+    }
+
+    #[test]
+    fn grows_past_huge_pages_and_finds_everything() {
+        // 150,000 entries: 65,536 buckets, 4 MiB, two huge pages (rebuilt on the way up).
+        let mut r = Rng(0x0dd_ba11);
+        let mut idx = Index::new();
+        let hashes: Vec<u32> = (0..150_000).map(|_| r.next() as u32).collect();
+        for (code, &h) in hashes.iter().enumerate() {
+            idx.insert(h, code as u32);
+        }
+        assert_eq!(idx.mask + 1, 1 << 16);
+        assert_eq!(idx.buckets.as_ptr() as usize % HUGE_PAGE, 0);
+        for (code, &h) in hashes.iter().enumerate() {
+            assert_eq!(idx.find(h, |c| c == code as u32), Some(code as u32));
+        }
+        for (code, &h) in hashes.iter().enumerate().step_by(2) {
+            idx.remove(h, code as u32);
+        }
+        assert_eq!(idx.len(), 75_000);
+        for (code, &h) in hashes.iter().enumerate() {
+            let want = (code % 2 == 1).then_some(code as u32);
+            assert_eq!(idx.find(h, |c| c == code as u32), want);
         }
     }
 

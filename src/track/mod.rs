@@ -512,16 +512,19 @@ impl Store {
     }
 
     /// Points the key of hash `h`, known to be absent, at `slot`.
+    #[inline(always)]
     fn insert(&mut self, h: u32, slot: Slot) {
         self.index.insert(h, slot.code());
     }
 
     /// Points the key of hash `h`, now at `old`, at `new` instead.
+    #[inline(always)]
     fn replace(&mut self, h: u32, old: Slot, new: Slot) {
         self.index.replace(h, old.code(), new.code());
     }
 
     /// Forgets the key of hash `h`, which points at `slot`.
+    #[inline(always)]
     fn remove(&mut self, h: u32, slot: Slot) {
         self.index.remove(h, slot.code());
     }

@@ -238,7 +238,7 @@ impl<'cb> Engine<'cb> {
             self.tracker.prefetch_victim(AHEAD);
             let d = &batch[i];
             match d.what {
-                What::Syn4(s) => self.syn(&track::Syn::of_v4(&s, d.ts), d.hash, d.mark),
+                What::Syn4(s) => self.syn(&s, d.ts, d.hash, d.mark),
                 What::Observation => {
                     if let Some(Ok(o)) = observations.next() {
                         self.observed(o, Some((d.hash, d.mark)));
@@ -249,12 +249,13 @@ impl<'cb> Engine<'cb> {
         }
     }
 
-    /// Feeds a SYN that opens an attempt, with its [`track::Keyer::first_hash`] and
-    /// [`track::Keyer::client_mark`]: what [`Engine::decoded`] does with its observation.
+    /// Feeds an IPv4 SYN that opens an attempt, captured at `ts`, with its
+    /// [`track::Keyer::first_hash`] and [`track::Keyer::client_mark`]: what
+    /// [`Engine::decoded`] does with its observation.
     #[inline]
-    fn syn(&mut self, syn: &track::Syn, hash: u32, mark: sketch::Mark) {
-        self.first = self.first.min(syn.ts);
-        self.last = self.last.max(syn.ts);
+    fn syn(&mut self, syn: &decode::Syn4, ts: Timestamp, hash: u32, mark: sketch::Mark) {
+        self.first = self.first.min(ts);
+        self.last = self.last.max(ts);
         self.summary.decoded += 1;
         // (A client's SYN teaches the baselines nothing: see Baselines::observe.)
         let mut streaming = Streaming {
@@ -262,7 +263,7 @@ impl<'cb> Engine<'cb> {
             baselines: &self.baselines,
             on_closed: self.on_closed.as_deref_mut(),
         };
-        self.tracker.syn_hashed(syn, hash, mark, &mut streaming);
+        self.tracker.syn4_hashed(syn, ts, hash, mark, &mut streaming);
     }
 
     /// Feeds one frame already decoded, with its [`track::Keyer::first_hash`] and
@@ -1078,6 +1079,8 @@ mod tests {
             (0.5, bad_checksum),
             (0.6, not_ip),
             (1.5, refused.frame()),
+            // After the others' timeouts: they close before it starts.
+            (10.0, Tcp::syn(c4, 40_009, s4, 80, 9000).frame()),
         ]
     }
 
@@ -1111,7 +1114,7 @@ mod tests {
         let _ = std::fs::remove_file(path);
         // Every kind was there: attempts of all four outcomes, a SYN with data, a bad
         // checksum, a skipped frame.
-        assert_eq!(batched.summary.attempts, 6);
+        assert_eq!(batched.summary.attempts, 7);
         assert_eq!(batched.capture.decoded, frames.len() as u64 - 1);
         assert_eq!(batched.summary.by_outcome.len(), 4, "{:?}", batched.summary.by_outcome);
         let json = |r: &Report| serde_json::to_string(r).unwrap();

@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::{Attempt, Key, Start};
 use crate::capture::Timestamp;
+use crate::decode::Syn4;
 use crate::flow::{Endpoint, SeqNumber};
 use crate::sketch::Mark;
 
@@ -65,6 +66,35 @@ impl Lean {
             hash: s.hash,
             client_mark: s.client_mark,
         })
+    }
+
+    /// The lean attempt of the SYN `s`, captured at `ts`, of hash `hash`: what [`Lean::of`]
+    /// makes of the start of its attempt.
+    #[inline]
+    pub(super) fn of_syn4(s: &Syn4, ts: Timestamp, id: u64, deadline: Timestamp, hash: u32, client_mark: Mark) -> Lean {
+        Lean {
+            id,
+            frame: s.frame,
+            ts,
+            deadline,
+            client: s.src,
+            server: s.dst,
+            client_port: s.src_port,
+            server_port: s.dst_port,
+            isn: s.seq,
+            hash,
+            client_mark,
+        }
+    }
+
+    /// The (client, server) pair of the SYN `s`.
+    #[inline]
+    pub(super) fn key_of(s: &Syn4) -> Key {
+        let end = |ip, port| Endpoint {
+            ip: IpAddr::V4(ip),
+            port,
+        };
+        (end(s.src, s.src_port), end(s.dst, s.dst_port))
     }
 
     /// The client's [`Mark`].
@@ -247,6 +277,27 @@ mod tests {
             s.key.1,
         );
         assert!(!live.is_pair(&v6_twin));
+    }
+
+    #[test]
+    fn a_syn4_makes_the_lean_attempt_its_start_would() {
+        let s = v4();
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (s.key.0.ip, s.key.1.ip) else {
+            unreachable!("v4() is IPv4")
+        };
+        let syn = Syn4 {
+            frame: 3,
+            src,
+            dst,
+            src_port: s.key.0.port,
+            dst_port: s.key.1.port,
+            seq: s.isn,
+            payload_len: 0,
+            checksum: crate::decode::Checksum::Good,
+        };
+        assert_eq!(Lean::key_of(&syn), s.key);
+        let straight = Lean::of_syn4(&syn, s.ts, s.id, s.deadline, s.hash, s.client_mark);
+        assert_eq!(format!("{straight:?}"), format!("{:?}", Lean::of(&s).unwrap()));
     }
 
     #[test]

@@ -774,6 +774,23 @@ impl Tracker {
         self.on_syn(syn, h, mark, sink);
     }
 
+    /// [`Tracker::syn_hashed`] of the SYN of `s`, captured at `ts`. A plain SYN (no payload,
+    /// a checksum that is not bad) of a pair the tracker knows nothing of, as every SYN of a
+    /// flood, starts its lean attempt straight from `s`; any other goes the general way.
+    #[inline]
+    pub(crate) fn syn4_hashed(&mut self, s: &decode::Syn4, ts: Timestamp, h: u32, mark: Mark, sink: &mut impl Sink) {
+        if s.payload_len == 0 && s.checksum != Checksum::Bad {
+            self.move_to(ts, sink);
+            let key = live::Lean::key_of(s);
+            if self.store.find(&key, h).is_none() {
+                let lean = |id, deadline| Live::Lean(live::Lean::of_syn4(s, ts, id, deadline, h, mark));
+                self.create_live(h, None, ts, lean, sink);
+                return;
+            }
+        }
+        self.syn_hashed(&Syn::of_v4(s, ts), h, mark, sink);
+    }
+
     /// Moves capture time to `ts` if later, closing what expired.
     #[inline]
     fn move_to(&mut self, ts: Timestamp, sink: &mut impl Sink) {
@@ -951,6 +968,34 @@ impl Tracker {
         ts: Timestamp,
         sink: &mut impl Sink,
     ) -> u32 {
+        let start = |id, deadline| {
+            Live::new(Start {
+                id,
+                key,
+                isn,
+                syn_payload,
+                syn,
+                ts,
+                deadline,
+                hash: h,
+                client_mark,
+            })
+        };
+        self.create_live(h, (!absent).then_some(&key), ts, start, sink)
+    }
+
+    /// Starts the attempt `new(id, deadline)` of hash `h`, at `ts`; returns its index. `tomb_of`:
+    /// the pair, when a tombstone of it may be there (it gives way to the new attempt); None
+    /// when nothing is known of it.
+    #[inline(always)]
+    fn create_live(
+        &mut self,
+        h: u32,
+        tomb_of: Option<&Key>,
+        ts: Timestamp,
+        new: impl FnOnce(u64, Timestamp) -> Live,
+        sink: &mut impl Sink,
+    ) -> u32 {
         // The place of an attempt evicted and counted where it lay is refilled (on floods,
         // every new attempt evicts one: no drop, no move).
         let mut refill = None;
@@ -967,21 +1012,10 @@ impl Tracker {
         let id = self.next_id;
         self.next_id += 1;
         self.stats.attempts += 1;
-        let start = Start {
-            id,
-            key,
-            isn,
-            syn_payload,
-            syn,
-            ts,
-            deadline: self.now.max(ts).plus_nanos(self.cfg.timeout_ns),
-            hash: h,
-            client_mark,
-        };
-        let deadline = start.deadline;
+        let deadline = self.now.max(ts).plus_nanos(self.cfg.timeout_ns);
         // A tombstone of the pair gives way to the new attempt.
-        let tomb = if absent { None } else { self.store.find(&key, h) };
-        let new = Live::new(start);
+        let tomb = tomb_of.and_then(|key| self.store.find(key, h));
+        let new = new(id, deadline);
         let index = match refill.and_then(|i| Some((i, self.store.live.get_mut(i)?))) {
             Some((i, a)) => {
                 *a = new;

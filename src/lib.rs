@@ -97,13 +97,21 @@ pub fn analyze_listing(
 /// an attempt is kept whole, in `observations` (144 bytes). On a SYN flood that is three
 /// times fewer bytes (cache lines) going from one core to the other, and the tracker reads
 /// just what it needs of a SYN.
-#[derive(Default)]
 struct Batch {
     items: Vec<Item>,
-    /// The observations of the items that are [`What::Observation`], in order (each `Ok`:
-    /// frames are decoded in place here, and what turns out to be something else is taken
-    /// out again).
+    /// The observations of the items that are [`What::Observation`], in order (each `Ok`),
+    /// then one more place, where the next frame is decoded: kept there when it is an
+    /// observation (a new place follows), overwritten by the next frame when not.
     observations: Vec<Result<decode::Observation, decode::Skip>>,
+}
+
+impl Default for Batch {
+    fn default() -> Batch {
+        Batch {
+            items: Vec::new(),
+            observations: vec![Err(decode::Skip::NotIp)],
+        }
+    }
 }
 
 /// A frame decoded on the reading side: its time, what it is, and what the tracker can be told
@@ -135,7 +143,7 @@ impl capture::Batch for Batch {
 
     fn clear(&mut self) {
         self.items.clear();
-        self.observations.clear();
+        self.observations.truncate(1);
     }
 }
 
@@ -143,25 +151,27 @@ impl Batch {
     /// Decodes `frame` (hashing what it holds for the tracker's index) and adds it.
     #[inline]
     fn push(&mut self, frame: &capture::Frame<'_>, keyer: &track::Keyer) {
-        // Decoded where it is to be kept: an observation is not copied.
-        self.observations.push(Err(decode::Skip::NotIp));
+        // Decoded in the place after the observations: an observation is not copied.
+        if self.observations.is_empty() {
+            // (Not after Batch::default or clear: the place is there.)
+            self.observations.push(Err(decode::Skip::NotIp));
+        }
         let n = self.observations.len() - 1;
         let decoded = &mut self.observations[n];
         let (hash, mark, what) = match decode::decode_into_or_syn4(frame, decoded) {
-            Some(syn) => {
-                self.observations.truncate(n);
-                (
-                    keyer.syn4_hash(&syn),
-                    sketch::mark(IpAddr::V4(syn.src)),
-                    What::Syn4(syn),
-                )
-            }
+            Some(syn) => (
+                keyer.syn4_hash(&syn),
+                sketch::mark(IpAddr::V4(syn.src)),
+                What::Syn4(syn),
+            ),
             None => match decoded {
-                Ok(o) => (keyer.first_hash(o), keyer.client_mark(o), What::Observation),
-                &mut Err(skip) => {
-                    self.observations.truncate(n);
-                    (0, sketch::Mark::default(), What::Skip(skip))
+                Ok(o) => {
+                    let ahead = (keyer.first_hash(o), keyer.client_mark(o));
+                    // It stays: the next frame gets a place of its own.
+                    self.observations.push(Err(decode::Skip::NotIp));
+                    (ahead.0, ahead.1, What::Observation)
                 }
+                &mut Err(skip) => (0, sketch::Mark::default(), What::Skip(skip)),
             },
         };
         self.items.push(Item {

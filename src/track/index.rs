@@ -30,18 +30,40 @@ const DELETED: u32 = 1;
 /// The first table size, in buckets.
 const MIN_BUCKETS: usize = 8;
 
-/// Eight entries in one cache line.
+/// Eight entries in one cache line (the table's memory starts on a page, and a bucket is 64
+/// bytes). Its numbers are kept as bytes, so that a bucket is a plain reading of any 64 bytes:
+/// the table's memory is taken as buckets without an alignment check (see [`Table`]).
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-#[repr(C, align(64))]
+#[repr(C)]
 struct Bucket {
-    tags: [u32; WIDTH],
-    codes: [u32; WIDTH],
+    tags: [[u8; 4]; WIDTH],
+    codes: [[u8; 4]; WIDTH],
 }
+
+const _: () = assert!(std::mem::size_of::<Bucket>() == 64 && std::mem::align_of::<Bucket>() == 1);
 
 // A fresh table is zeroed memory: every place empty.
 const _: () = assert!(EMPTY == 0);
 
 impl Bucket {
+    /// Tag `i`.
+    #[inline(always)]
+    fn tag(&self, i: usize) -> u32 {
+        u32::from_ne_bytes(self.tags[i])
+    }
+
+    /// Code `i`.
+    #[inline(always)]
+    fn code(&self, i: usize) -> u32 {
+        u32::from_ne_bytes(self.codes[i])
+    }
+
+    /// Every tag.
+    #[inline(always)]
+    fn tags(&self) -> [u32; WIDTH] {
+        bytemuck::cast(self.tags)
+    }
+
     /// Bit `i` set where `tags[i] == t`.
     #[inline(always)]
     fn matching(&self, t: u32) -> u32 {
@@ -51,7 +73,7 @@ impl Bucket {
             use safe_arch::{
                 cast_to_m128_from_m128i, cmp_eq_mask_i32_m128i, m128i, move_mask_m128, set_splat_i32_m128i,
             };
-            let [a, b, c, d, e, f, g, h] = self.tags;
+            let [a, b, c, d, e, f, g, h] = self.tags();
             let want = set_splat_i32_m128i(t as i32);
             let lo = cmp_eq_mask_i32_m128i(m128i::from([a, b, c, d]), want);
             let hi = cmp_eq_mask_i32_m128i(m128i::from([e, f, g, h]), want);
@@ -62,7 +84,7 @@ impl Bucket {
         #[cfg(not(target_arch = "x86_64"))]
         {
             let mut m = 0;
-            for (i, &x) in self.tags.iter().enumerate() {
+            for (i, x) in self.tags().into_iter().enumerate() {
                 m |= u32::from(x == t) << i;
             }
             m
@@ -81,7 +103,7 @@ impl Bucket {
                 set_splat_i32_m128i, zeroed_m128i,
             };
             const _: () = assert!(EMPTY == 0 && DELETED == 1);
-            let [a, b, c, d, e, f, g, h] = self.tags;
+            let [a, b, c, d, e, f, g, h] = self.tags();
             let high = set_splat_i32_m128i(!1);
             let lo = cmp_eq_mask_i32_m128i(bitand_m128i(m128i::from([a, b, c, d]), high), zeroed_m128i());
             let hi = cmp_eq_mask_i32_m128i(bitand_m128i(m128i::from([e, f, g, h]), high), zeroed_m128i());
@@ -145,7 +167,7 @@ impl Index {
     pub(super) fn find(&self, h: u32, is_key: impl FnMut(u32) -> bool) -> Option<u32> {
         // (The table's bytes are looked up once per operation: see Table.)
         let buckets = &*self.buckets;
-        locate(buckets, self.mask, h, is_key).map(|(b, i)| buckets[b].codes[i])
+        locate(buckets, self.mask, h, is_key).map(|(b, i)| buckets[b].code(i))
     }
 
     /// Adds (`h`, `code`); the caller knows the key is absent.
@@ -170,9 +192,9 @@ impl Index {
             if free != 0 {
                 let i = free.trailing_zeros() as usize;
                 // Without a branch: on floods, whether the place was deleted is a coin toss.
-                self.deleted -= usize::from(bucket.tags[i] == DELETED);
-                bucket.tags[i] = tag(h);
-                bucket.codes[i] = code;
+                self.deleted -= usize::from(bucket.tag(i) == DELETED);
+                bucket.tags[i] = tag(h).to_ne_bytes();
+                bucket.codes[i] = code.to_ne_bytes();
                 return;
             }
             b = (b + 1) & mask;
@@ -190,7 +212,7 @@ impl Index {
         self.mask = size - 1;
         self.deleted = 0;
         for bucket in old.iter() {
-            for (&t, &code) in bucket.tags.iter().zip(&bucket.codes) {
+            for (t, code) in bucket.tags().into_iter().zip(bucket.codes.map(u32::from_ne_bytes)) {
                 if t > DELETED {
                     // The tag is the hash as far as placing goes.
                     self.place(t, code);
@@ -204,7 +226,7 @@ impl Index {
     pub(super) fn replace(&mut self, h: u32, old: u32, new: u32) {
         let buckets = &mut *self.buckets;
         match locate(buckets, self.mask, h, |c| c == old) {
-            Some((b, i)) => buckets[b].codes[i] = new,
+            Some((b, i)) => buckets[b].codes[i] = new.to_ne_bytes(),
             None => self.insert(h, new),
         }
     }
@@ -220,7 +242,7 @@ impl Index {
         self.len -= 1;
         // Without a branch (see `place`).
         let full = bucket.matching(EMPTY) == 0;
-        bucket.tags[i] = if full { DELETED } else { EMPTY };
+        bucket.tags[i] = if full { DELETED } else { EMPTY }.to_ne_bytes();
         self.deleted += usize::from(full);
     }
 }
@@ -242,7 +264,7 @@ fn locate(buckets: &[Bucket], mask: usize, h: u32, mut is_key: impl FnMut(u32) -
         let mut m = bucket.matching(t);
         while m != 0 {
             let i = m.trailing_zeros() as usize;
-            if is_key(bucket.codes[i]) {
+            if is_key(bucket.code(i)) {
                 return Some((b, i));
             }
             m &= m - 1;
@@ -301,7 +323,7 @@ impl std::ops::Deref for Table {
     type Target = [Bucket];
     #[inline(always)]
     fn deref(&self) -> &[Bucket] {
-        // A map starts on a page: the buckets are aligned.
+        // A bucket is any 64 bytes: the one check is that whole buckets are given.
         bytemuck::cast_slice(&self.map[self.start..self.start + self.bytes])
     }
 }
@@ -345,7 +367,7 @@ mod tests {
             if buckets * 64 >= HUGE_PAGE {
                 assert_eq!(at % HUGE_PAGE, 0, "{buckets} buckets at {at:#x}");
             }
-            assert!(t.iter().all(|b| b.tags == [EMPTY; WIDTH]));
+            assert!(t.iter().all(|b| b.tags() == [EMPTY; WIDTH]));
         }
     }
 

@@ -194,16 +194,23 @@ impl Live {
     }
 
     /// The whole attempt, to record more in it (a lean one becomes whole first).
-    #[inline]
+    #[inline(always)]
     pub(super) fn full(&mut self) -> &mut Attempt {
         match self {
             Live::Full(a) => a,
-            Live::Lean(l) => {
-                *self = Live::Full(Box::new(l.attempt()));
-                // Whole now: the first arm.
-                self.full()
-            }
+            Live::Lean(_) => self.made_full(),
         }
+    }
+
+    /// [`Live::full`] of a lean attempt (once per attempt at most: out of line).
+    #[cold]
+    #[inline(never)]
+    fn made_full(&mut self) -> &mut Attempt {
+        if let Live::Lean(l) = self {
+            *self = Live::Full(Box::new(l.attempt()));
+        }
+        // Whole now: the first arm.
+        self.full()
     }
 
     /// The attempt, out of the tracker.

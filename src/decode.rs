@@ -279,8 +279,10 @@ impl Syn4 {
     }
 }
 
-/// [`decode_into`], except that a [`Syn4`] comes back as one (`Some`, `out` left as it was):
-/// the same facts as [`Syn4::of`] the observation, without building the rest of it.
+/// [`decode_into`], except that a [`Syn4`] comes back as one: the same facts as [`Syn4::of`]
+/// the observation, without building the rest of it when the fast path reads it. With `Some`,
+/// `out` holds nothing to use (the fast path leaves it as it was; the long way has decoded into
+/// it).
 #[inline(always)]
 pub fn decode_into_or_syn4(frame: &Frame<'_>, out: &mut Result<Observation, Skip>) -> Option<Syn4> {
     match fast(frame) {
@@ -315,6 +317,22 @@ struct Fast<'a> {
 
 impl Fast<'_> {
     #[inline(always)]
+    fn src_port(&self) -> u16 {
+        u16::from_be_bytes([self.head[0], self.head[1]])
+    }
+
+    #[inline(always)]
+    fn dst_port(&self) -> u16 {
+        u16::from_be_bytes([self.head[2], self.head[3]])
+    }
+
+    #[inline(always)]
+    fn seq(&self) -> SeqNumber {
+        let h = self.head;
+        SeqNumber(u32::from_be_bytes([h[4], h[5], h[6], h[7]]))
+    }
+
+    #[inline(always)]
     fn observation(&self, frame: &Frame<'_>) -> Observation {
         let tcp = self.head;
         Observation {
@@ -323,9 +341,9 @@ impl Fast<'_> {
             src_mac: self.src_mac,
             ip: self.ip,
             l4: L4::Tcp(TcpInfo {
-                src_port: u16::from_be_bytes([tcp[0], tcp[1]]),
-                dst_port: u16::from_be_bytes([tcp[2], tcp[3]]),
-                seq: SeqNumber(u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]])),
+                src_port: self.src_port(),
+                dst_port: self.dst_port(),
+                seq: self.seq(),
                 ack: SeqNumber(u32::from_be_bytes([tcp[8], tcp[9], tcp[10], tcp[11]])),
                 flags: self.flags,
                 window: u16::from_be_bytes([tcp[14], tcp[15]]),
@@ -346,14 +364,13 @@ impl Fast<'_> {
         if !self.flags.opens() {
             return None;
         }
-        let tcp = self.head;
         Some(Syn4 {
             frame: frame.number,
             src,
             dst,
-            src_port: u16::from_be_bytes([tcp[0], tcp[1]]),
-            dst_port: u16::from_be_bytes([tcp[2], tcp[3]]),
-            seq: SeqNumber(u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]])),
+            src_port: self.src_port(),
+            dst_port: self.dst_port(),
+            seq: self.seq(),
             payload_len: u16::try_from(self.payload_len).ok()?,
             checksum: self.checksum,
         })

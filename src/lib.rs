@@ -264,8 +264,7 @@ impl<'cb> Engine<'cb> {
     /// [`Engine::decoded`] does with its observation.
     #[inline]
     fn syn(&mut self, syn: &decode::Syn4, ts: Timestamp, hash: u32, mark: sketch::Mark) {
-        self.first = self.first.min(ts);
-        self.last = self.last.max(ts);
+        self.saw(ts);
         self.summary.decoded += 1;
         // (A client's SYN teaches the baselines nothing: see Baselines::observe.)
         let mut streaming = Streaming {
@@ -293,8 +292,7 @@ impl<'cb> Engine<'cb> {
     /// [`Engine::decoded`] of an observation.
     #[inline]
     fn observed(&mut self, o: &decode::Observation, ahead: Option<(u32, sketch::Mark)>) {
-        self.first = self.first.min(o.ts);
-        self.last = self.last.max(o.ts);
+        self.saw(o.ts);
         self.summary.decoded += 1;
         self.baselines.observe(o);
         let mut streaming = Streaming {
@@ -308,10 +306,16 @@ impl<'cb> Engine<'cb> {
         }
     }
 
-    /// [`Engine::decoded`] of a frame skipped.
-    fn skipped(&mut self, ts: Timestamp, skip: decode::Skip) {
+    /// Widens the span of frame times to `ts`.
+    #[inline]
+    fn saw(&mut self, ts: Timestamp) {
         self.first = self.first.min(ts);
         self.last = self.last.max(ts);
+    }
+
+    /// [`Engine::decoded`] of a frame skipped.
+    fn skipped(&mut self, ts: Timestamp, skip: decode::Skip) {
+        self.saw(ts);
         self.skips[skip_index(skip)] += 1;
         if let decode::Skip::UnsupportedLinkType(l) = skip {
             *self

@@ -648,15 +648,12 @@ impl Syn {
     /// The SYN of `s`, captured at `ts`.
     #[inline]
     pub fn of_v4(s: &decode::Syn4, ts: Timestamp) -> Syn {
-        let end = |ip, port| Endpoint {
-            ip: IpAddr::V4(ip),
-            port,
-        };
+        let (client, server) = live::Lean::key_of(s);
         Syn {
             ts,
             frame: s.frame,
-            client: end(s.src, s.src_port),
-            server: end(s.dst, s.dst_port),
+            client,
+            server,
             seq: s.seq,
             payload_len: u32::from(s.payload_len),
             checksum: s.checksum,

@@ -247,14 +247,15 @@ impl<'cb> Engine<'cb> {
             }
             self.tracker.prefetch_victim(AHEAD);
             let d = &batch[i];
-            match d.what {
-                What::Syn4(s) => self.syn(&s, d.ts, d.hash, d.mark),
+            // (By reference: the SYN's fields are read where they are used, not copied first.)
+            match &d.what {
+                What::Syn4(s) => self.syn(s, d.ts, d.hash, d.mark),
                 What::Observation => {
                     if let Some(Ok(o)) = observations.next() {
                         self.observed(o, Some((d.hash, d.mark)));
                     }
                 }
-                What::Skip(skip) => self.skipped(d.ts, skip),
+                &What::Skip(skip) => self.skipped(d.ts, skip),
             }
         }
     }

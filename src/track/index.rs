@@ -135,6 +135,8 @@ pub(super) struct Index {
     len: usize,
     /// Places marked deleted.
     deleted: usize,
+    /// Half the places: entries and deleted marks together stay below it.
+    limit: usize,
 }
 
 impl Index {
@@ -144,6 +146,7 @@ impl Index {
             mask: MIN_BUCKETS - 1,
             len: 0,
             deleted: 0,
+            limit: MIN_BUCKETS * WIDTH / 2,
         }
     }
 
@@ -173,7 +176,7 @@ impl Index {
     /// Adds (`h`, `code`); the caller knows the key is absent.
     #[inline(always)]
     pub(super) fn insert(&mut self, h: u32, code: u32) {
-        if (self.len + self.deleted + 1) * 2 > (self.mask + 1) * WIDTH {
+        if self.len + self.deleted >= self.limit {
             self.rebuild();
         }
         self.place(h, code);
@@ -210,6 +213,7 @@ impl Index {
         let size = size.max(MIN_BUCKETS);
         let old = std::mem::replace(&mut self.buckets, Table::new(size));
         self.mask = size - 1;
+        self.limit = size * WIDTH / 2;
         self.deleted = 0;
         for bucket in old.iter() {
             for (t, code) in bucket.tags().into_iter().zip(bucket.codes.map(u32::from_ne_bytes)) {
@@ -285,9 +289,9 @@ fn locate(buckets: &[Bucket], mask: usize, h: u32, mut is_key: impl FnMut(u32) -
 /// them, it is ordinary memory). Its pages are zero until first written, like a `calloc`.
 struct Table {
     map: memmap2::MmapMut,
-    /// Where the buckets start in `map`, and their bytes.
+    /// Where the buckets start in `map`, and how many there are.
     start: usize,
-    bytes: usize,
+    buckets: usize,
 }
 
 /// The size of a huge page (x86-64, AArch64 with 4 KiB pages).
@@ -315,7 +319,15 @@ impl Table {
         } else {
             0
         };
-        Table { map, start, bytes }
+        Table { map, start, buckets }
+    }
+
+    /// The buckets' bytes in `map`: a whole number of buckets by construction, so that the cast
+    /// to buckets has nothing left to check (it is made once per table operation, several
+    /// times per packet on floods).
+    #[inline(always)]
+    fn span(&self) -> std::ops::Range<usize> {
+        self.start..self.start + self.buckets * std::mem::size_of::<Bucket>()
     }
 }
 
@@ -323,15 +335,16 @@ impl std::ops::Deref for Table {
     type Target = [Bucket];
     #[inline(always)]
     fn deref(&self) -> &[Bucket] {
-        // A bucket is any 64 bytes: the one check is that whole buckets are given.
-        bytemuck::cast_slice(&self.map[self.start..self.start + self.bytes])
+        // A bucket is any 64 bytes.
+        bytemuck::cast_slice(&self.map[self.span()])
     }
 }
 
 impl std::ops::DerefMut for Table {
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut [Bucket] {
-        bytemuck::cast_slice_mut(&mut self.map[self.start..self.start + self.bytes])
+        let span = self.span();
+        bytemuck::cast_slice_mut(&mut self.map[span])
     }
 }
 

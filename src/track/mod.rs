@@ -844,13 +844,7 @@ impl Tracker {
         // Free the index first: the attempts are handed on one by one, and their reports grow.
         drop(store.index);
         drop(store.tombs);
-        let mut order: Vec<(u64, u32)> = live
-            .iter()
-            .enumerate()
-            .filter_map(|(i, a)| a.as_ref().map(|a| (a.id(), i as u32)))
-            .collect();
-        order.sort_unstable();
-        for (_, i) in order {
+        for i in by_id(&live) {
             let Some(a) = live[i as usize].take() else {
                 continue;
             };
@@ -1293,6 +1287,37 @@ impl Tracker {
             None => false,
         }
     }
+}
+
+/// The places of the attempts in `live`, in the order of their ids (of creation).
+///
+/// Ids are handed out in sequence, so those in flight usually lie in a range not much wider
+/// than their number (on floods, exactly): then each place is put straight where its id says
+/// (a sort of the 200,000 attempts a flood leaves in flight took 60 M instructions, most of the
+/// end of its run); otherwise they are sorted.
+fn by_id(live: &[Option<Live>]) -> Vec<u32> {
+    let ids = || {
+        live.iter()
+            .enumerate()
+            .filter_map(|(i, a)| Some((a.as_ref()?.id(), i as u32)))
+    };
+    let (n, lo, hi) = ids().fold((0, u64::MAX, 0), |(n, lo, hi), (id, _)| (n + 1, lo.min(id), hi.max(id)));
+    if n == 0 {
+        return Vec::new();
+    }
+    let span = hi - lo;
+    if span < 4 * n + 1024 {
+        // (Ids are unique: no place is put twice.)
+        let mut at = vec![u32::MAX; span as usize + 1];
+        for (id, i) in ids() {
+            at[(id - lo) as usize] = i;
+        }
+        at.retain(|&i| i != u32::MAX);
+        return at;
+    }
+    let mut order: Vec<(u64, u32)> = ids().collect();
+    order.sort_unstable();
+    order.into_iter().map(|(_, i)| i).collect()
 }
 
 /// The segment's (sender, receiver).
@@ -1784,5 +1809,65 @@ mod tests {
             roles,
             vec![Role::ClientAck, Role::ClientAck, Role::SynAck, Role::ServerOther]
         );
+    }
+
+    /// The attempts left in flight are handed on in the order of their ids, whether their ids
+    /// are close together (placed by id) or far apart (sorted), lean or whole, with free places
+    /// between them.
+    #[test]
+    fn attempts_in_flight_come_out_in_the_order_of_their_ids() {
+        let live = |id: u64, whole: bool| {
+            let end = |ip: [u8; 4], port| Endpoint {
+                ip: IpAddr::from(ip),
+                port,
+            };
+            Live::new(Start {
+                id,
+                key: (end([198, 18, 0, 1], 40_000), end([198, 19, 0, 1], 80)),
+                isn: SeqNumber(1),
+                // (A SYN with data is never kept lean.)
+                syn_payload: u32::from(whole),
+                syn: Some((Timestamp(0), id)),
+                ts: Timestamp(0),
+                deadline: Timestamp(1),
+                hash: 7,
+                client_mark: Mark::default(),
+            })
+        };
+        let mut rng = crate::probe::Rng::new(11);
+        for (n, spread) in [
+            (0, 1),
+            (1, 1),
+            (500, 1),
+            (500, 3),
+            (300, 1_000_000),
+            (2000, u64::MAX / 4096),
+        ] {
+            let mut slab: Vec<Option<Live>> = Vec::new();
+            let mut id = rng.next_u64() % 1000;
+            for _ in 0..n {
+                if rng.next_u32() % 4 == 0 {
+                    slab.push(None);
+                }
+                id += 1 + rng.next_u64() % spread;
+                slab.push(Some(live(id, rng.next_u32() % 2 == 0)));
+            }
+            // Shuffled, as places are reused.
+            for i in (1..slab.len()).rev() {
+                slab.swap(i, rng.next_u64() as usize % (i + 1));
+            }
+            let mut want: Vec<(u64, u32)> = slab
+                .iter()
+                .enumerate()
+                .filter_map(|(i, a)| Some((a.as_ref()?.id(), i as u32)))
+                .collect();
+            want.sort_unstable();
+            let want: Vec<u32> = want.into_iter().map(|(_, i)| i).collect();
+            assert_eq!(by_id(&slab), want, "{n} attempts, ids {spread} apart at most");
+            assert_eq!(want.len(), n);
+        }
+        // Ids far apart at both ends of their range (no overflow working out the span).
+        let slab = vec![Some(live(u64::MAX - 1, false)), None, Some(live(0, true))];
+        assert_eq!(by_id(&slab), vec![2, 0]);
     }
 }

@@ -958,13 +958,16 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
             *verdicts[i].entry(r.verdict.name()).or_insert(0) += 1;
         }
     }
-    // Attempts beyond the listing cap, in a stable order.
+    // Attempts beyond the listing cap, in the order of their destinations (sorted as keys and
+    // places: the counts themselves are too big to move about).
     let mut folded_dests: Vec<(flow::Endpoint, FoldCounts)> = folded.by_dest.into_iter().collect();
-    folded_dests.sort_by_key(|(e, _)| *e);
+    let mut order: Vec<(flow::Endpoint, usize)> = folded_dests.iter().enumerate().map(|(k, (e, _))| (*e, k)).collect();
+    order.sort_unstable();
     // Distinct sources of the unlisted attempts, per destination row.
     let mut folded_sources: FastMap<usize, sketch::Sources> =
         FastMap::with_capacity_and_hasher(folded_dests.len(), Default::default());
-    for (server, c) in folded_dests {
+    for (server, k) in order {
+        let c = std::mem::take(&mut folded_dests[k].1);
         let i = *index.entry(server).or_insert_with(|| {
             dests.push(Destination::new(server));
             verdicts.push(BTreeMap::new());

@@ -6,9 +6,11 @@
 //! ([`CaptureError`], exit code 2); damage *after* valid data (a truncated record, a bad block)
 //! ends reading with a warning naming the byte offset, and everything before it is kept.
 //!
-//! Files are streamed with constant memory: a reader thread `read()`s into a few recycled
-//! buffers and the records are parsed in place with `pcap-parser`'s pure-Rust parsers (the
-//! default build links no system library). A gzip-compressed capture is decompressed on the fly.
+//! Files are streamed with constant memory: reader threads `read()` into a few recycled
+//! buffers and the records are parsed in place: file headers and pcapng blocks with
+//! `pcap-parser`'s pure-Rust parsers, legacy pcap records (16 bytes of four numbers, once per
+//! frame) directly, the same way (the default build links no system library). A
+//! gzip-compressed capture is decompressed on the fly.
 
 mod file;
 #[cfg(feature = "live")]

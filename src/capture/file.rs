@@ -1207,6 +1207,160 @@ mod tests {
         assert_eq!(timestamp(u64::MAX, 1, 0), Timestamp(i64::MAX));
     }
 
+    /// Everything [`read_capture`] hands on and reports, without the file's name.
+    type ReadAll = (
+        Vec<(Timestamp, u32, u32, u64, Vec<u8>)>,
+        Format,
+        u64,
+        u64,
+        Vec<(Option<u64>, String)>,
+    );
+
+    fn read_all(path: &std::path::Path) -> ReadAll {
+        let mut frames = Vec::new();
+        let info = read_capture(&Source::Path(path.to_path_buf()), |f| {
+            frames.push((f.ts, f.link.0, f.orig_len, f.number, f.data.to_vec()));
+        })
+        .expect("reads");
+        assert_eq!(info.frames, frames.len() as u64);
+        let warnings = info.warnings.into_iter().map(|w| (w.offset, w.message)).collect();
+        (frames, info.format, info.frames, info.bytes, warnings)
+    }
+
+    /// A file big enough for the reading threads (a first read, then chunks taken from the two
+    /// threads in turn) gives exactly the frames and warnings of the same bytes read as one
+    /// stream (gzip-compressed: one thread), in every legacy layout and in pcapng: records
+    /// across chunk boundaries and records bigger than a chunk; whole, cut inside a record, and
+    /// with an absurd record length in the middle.
+    #[test]
+    fn a_file_read_by_position_gives_what_the_same_bytes_streamed_give() {
+        let mut rng = crate::probe::Rng::new(11);
+        // About 4.5 MB: frames of 40-1040 bytes, and three bigger than a chunk.
+        let frames: Vec<Vec<u8>> = (0..6000)
+            .map(|i| {
+                let len = if i % 2000 == 1000 {
+                    CHUNK + 100_000 + i
+                } else {
+                    40 + rng.next_u32() as usize % 1000
+                };
+                // Bytes that differ from frame to frame and along each frame.
+                (0..len)
+                    .map(|k| (k.wrapping_mul(31) ^ i.wrapping_mul(7919) ^ (k >> 8)) as u8)
+                    .collect()
+            })
+            .collect();
+        // Each capture: its bytes, and where each frame's record (block) starts.
+        let legacy = |magic: u32, be: bool, extra: usize| {
+            let n = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+            let mut out: Vec<u8> = Vec::new();
+            out.extend(n(magic));
+            out.extend(if be { 2u16.to_be_bytes() } else { 2u16.to_le_bytes() });
+            out.extend(if be { 4u16.to_be_bytes() } else { 4u16.to_le_bytes() });
+            for v in [0, 0, 1 << 20, 1] {
+                out.extend(n(v));
+            }
+            let mut starts = Vec::new();
+            for (i, f) in frames.iter().enumerate() {
+                starts.push(out.len());
+                for v in [
+                    1_700_000_000 + i as u32,
+                    i as u32 * 7,
+                    f.len() as u32,
+                    f.len() as u32 + 4,
+                ] {
+                    out.extend(n(v));
+                }
+                out.extend(std::iter::repeat_n(0u8, extra));
+                out.extend(f);
+            }
+            (out, starts)
+        };
+        let pcapng = || {
+            use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+            use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+            use pcap_file::pcapng::{PcapNgBlock, PcapNgWriter};
+            let mut w = PcapNgWriter::new(Vec::new()).expect("section");
+            let idb = InterfaceDescriptionBlock {
+                linktype: pcap_file::DataLink::ETHERNET,
+                snaplen: 0,
+                options: vec![],
+            };
+            w.write_block(&idb.into_block()).expect("idb");
+            let mut starts = Vec::new();
+            for (i, f) in frames.iter().enumerate() {
+                starts.push(w.get_ref().len());
+                let epb = EnhancedPacketBlock {
+                    interface_id: 0,
+                    timestamp: std::time::Duration::from_micros(1_700_000_000_000_000 + i as u64 * 7),
+                    original_len: f.len() as u32 + 4,
+                    data: std::borrow::Cow::Borrowed(f),
+                    options: vec![],
+                };
+                w.write_block(&epb.into_block()).expect("epb");
+            }
+            (w.into_inner(), starts)
+        };
+        let captures = [
+            ("le-us", legacy(0xa1b2_c3d4, false, 0)),
+            ("be-ns", legacy(0xa1b2_3c4d, true, 0)),
+            ("modified", legacy(0xa1b2_cd34, false, 8)),
+            ("pcapng", pcapng()),
+        ];
+        let dir = std::env::temp_dir();
+        let id = std::process::id();
+        for (name, (whole, starts)) in captures {
+            assert!(whole.len() > FIRST + 6 * CHUNK, "{name}: {} bytes", whole.len());
+            // An absurd length in the record (block) that starts in the middle of a chunk read
+            // by the second thread: the length is the third number of a legacy record, the
+            // second of a block.
+            let middle = FIRST + 3 * CHUNK + CHUNK / 2;
+            let k = starts.iter().position(|&s| s >= middle).expect("a record there");
+            let mut absurd = whole.clone();
+            let at = starts[k] + if name == "pcapng" { 4 } else { 8 };
+            absurd[at..at + 4].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+            let cut = starts[starts.len() - 2] + 30;
+            let variants = [
+                ("whole", whole.clone()),
+                ("cut", whole[..cut].to_vec()),
+                ("absurd", absurd),
+            ];
+            for (variant, bytes) in variants {
+                let plain = dir.join(format!("synrst-positional-{id}-{name}-{variant}.cap"));
+                let packed = dir.join(format!("synrst-positional-{id}-{name}-{variant}.cap.gz"));
+                std::fs::write(&plain, &bytes).unwrap();
+                // (Stored, not compressed: what matters is that it is read as a stream.)
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+                io::Write::write_all(&mut gz, &bytes).unwrap();
+                std::fs::write(&packed, gz.finish().unwrap()).unwrap();
+                let (by_position, streamed) = (read_all(&plain), read_all(&packed));
+                let _ = (std::fs::remove_file(&plain), std::fs::remove_file(&packed));
+                let what = format!("{name}, {variant}");
+                let expected = match variant {
+                    "whole" => frames.len(),
+                    "cut" => frames.len() - 2,
+                    _ => k,
+                };
+                assert_eq!(by_position.0.len(), expected, "{what}: {:?}", by_position.4);
+                assert!(
+                    by_position.0.iter().zip(&frames).all(|(got, want)| got.4 == *want),
+                    "{what}: frames' bytes"
+                );
+                assert_eq!(
+                    by_position.4.is_empty(),
+                    variant == "whole",
+                    "{what}: {:?}",
+                    by_position.4
+                );
+                assert!(
+                    by_position == streamed,
+                    "{what}: {:?} against {:?}",
+                    by_position.4,
+                    streamed.4
+                );
+            }
+        }
+    }
+
     /// The in-place record reader against pcap-parser's: the same records from the same
     /// bytes, and where a record is not whole, the same number of bytes asked for.
     #[test]

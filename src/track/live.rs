@@ -8,7 +8,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::{Attempt, Key, Start};
+use super::{Attempt, Key, Start, Tomb};
 use crate::capture::Timestamp;
 use crate::decode::Syn4;
 use crate::flow::{Endpoint, SeqNumber};
@@ -116,6 +116,20 @@ impl Lean {
                 port: self.server_port,
             },
         )
+    }
+
+    /// [`Tomb::of`] the attempt this stands for, without making the attempt: only its SYN, so
+    /// no payload and not accepted.
+    #[inline]
+    pub(super) fn tomb(&self) -> Tomb {
+        Tomb {
+            key: self.key(),
+            hash: self.hash,
+            id: self.id,
+            isn: self.isn,
+            syn_payload: 0,
+            accepted: false,
+        }
     }
 
     /// The attempt this stands for.
@@ -266,6 +280,10 @@ mod tests {
             (live.id(), live.start(), live.deadline(), live.hash()),
             (7, s.ts, s.deadline, s.hash)
         );
+        let Live::Lean(lean) = &live else {
+            unreachable!("lean above")
+        };
+        assert_eq!(lean.tomb(), Tomb::of(&Attempt::new(s)));
         assert!(live.is_pair(&s.key));
         assert!(!live.is_pair(&(s.key.1, s.key.0)));
         let other_port = (

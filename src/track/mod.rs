@@ -298,7 +298,7 @@ impl Slot {
 }
 
 /// A closed attempt that still absorbs late retransmissions and answers.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Tomb {
     key: Key,
     hash: u32,
@@ -1216,10 +1216,7 @@ impl Tracker {
             return;
         };
         let tomb = match live {
-            Live::Lean(lean) => {
-                let a = lean.attempt();
-                Tomb::of(&a)
-            }
+            Live::Lean(lean) => lean.tomb(),
             Live::Full(a) => Tomb::of(a),
         };
         let (hash, id) = (tomb.hash, tomb.id);

@@ -372,6 +372,16 @@ impl<T> Slab<T> {
     fn get(&self, i: u32) -> Option<&T> {
         self.items.get(i as usize)?.as_ref()
     }
+    /// Starts loading place `i`.
+    #[inline]
+    fn touch(&self, i: u32)
+    where
+        T: Copy,
+    {
+        if let Some(item) = self.items.get(i as usize) {
+            crate::hint::prefetch(item);
+        }
+    }
     fn get_mut(&mut self, i: u32) -> Option<&mut T> {
         self.items.get_mut(i as usize)?.as_mut()
     }
@@ -660,6 +670,9 @@ impl Syn {
         }
     }
 }
+
+/// How many places ahead in the queues [`Tracker::expire`] prefetches what it will close.
+const EXPIRING: usize = 16;
 
 /// The attempt tracker.
 #[derive(Debug)]
@@ -1160,6 +1173,13 @@ impl Tracker {
             if deadline > self.now {
                 break;
             }
+            // Attempts time out in the order of the queue: start loading the index entry that
+            // closing the one due EXPIRING places later will look up (when attempts time out
+            // as fast as they come, as a SYN flood's do below the cap on attempts in flight,
+            // the misses are what takes the time).
+            if let Some(later) = self.queue.get(EXPIRING) {
+                self.store.index.touch(later.hash);
+            }
             self.queue.pop_front();
             let due = self
                 .store
@@ -1174,6 +1194,18 @@ impl Tracker {
         while let Some(&(until, i, id)) = self.tomb_queue.front() {
             if until > self.now {
                 break;
+            }
+            // Likewise the tombstone to go twice as many places later, and the index entry of
+            // the one EXPIRING places later (its tombstone loaded by now).
+            if let Some(&(_, later, _)) = self.tomb_queue.get(2 * EXPIRING) {
+                self.store.tombs.touch(later);
+            }
+            if let Some(t) = self
+                .tomb_queue
+                .get(EXPIRING)
+                .and_then(|&(_, j, _)| self.store.tombs.get(j))
+            {
+                self.store.index.touch(t.hash);
             }
             self.tomb_queue.pop_front();
             self.remove_tomb(i, id);

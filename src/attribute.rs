@@ -40,6 +40,18 @@ pub enum VerdictKind {
 }
 
 impl VerdictKind {
+    /// Every kind, in declaration order (a kind's place is `kind as usize`).
+    pub const ALL: [VerdictKind; 8] = [
+        VerdictKind::Accepted,
+        VerdictKind::ClosedPort,
+        VerdictKind::HostFirewall,
+        VerdictKind::PathFirewall,
+        VerdictKind::HostUnreachable,
+        VerdictKind::NetUnreachable,
+        VerdictKind::FilteredOrDown,
+        VerdictKind::Unknown,
+    ];
+
     /// The kebab-case name.
     pub fn name(self) -> &'static str {
         match self {
@@ -52,6 +64,38 @@ impl VerdictKind {
             VerdictKind::FilteredOrDown => "filtered-or-down",
             VerdictKind::Unknown => "unknown",
         }
+    }
+}
+
+/// Attempts counted per verdict: a small array, where a map keyed by name would allocate for
+/// each of the thousands of destinations a summary counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerdictCounts([u64; VerdictKind::ALL.len()]);
+
+impl VerdictCounts {
+    /// Counts `n` attempts with verdict `kind`.
+    #[inline]
+    pub fn add(&mut self, kind: VerdictKind, n: u64) {
+        self.0[kind as usize] += n;
+    }
+
+    /// Adds everything `other` counted.
+    pub fn merge(&mut self, other: &VerdictCounts) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
+        }
+    }
+
+    /// The kinds counted at least once, with their counts, in declaration order.
+    pub fn iter(&self) -> impl Iterator<Item = (VerdictKind, u64)> + '_ {
+        VerdictKind::ALL.into_iter().zip(self.0).filter(|(_, n)| *n > 0)
+    }
+
+    /// The kind counted most often; of kinds counted equally often, the first by name.
+    pub fn most_common(&self) -> Option<VerdictKind> {
+        self.iter()
+            .max_by_key(|(k, n)| (*n, std::cmp::Reverse(k.name())))
+            .map(|(k, _)| k)
     }
 }
 

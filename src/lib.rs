@@ -35,7 +35,7 @@ use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use attribute::{Baselines, Verdict, VerdictKind};
+use attribute::{Baselines, Verdict, VerdictCounts, VerdictKind};
 use capture::{CaptureError, Source, Timestamp};
 use decode::L4;
 use model::{AnswerRecord, AttemptRecord, CaptureSummary, Destination, Flood, Report, Summary};
@@ -528,6 +528,11 @@ impl Folded {
     /// Puts `last` back into `by_dest`.
     fn flush(&mut self) {
         if let Some((server, c)) = self.last.take() {
+            if self.by_dest.capacity() == 0 {
+                // Room for the rows the default listing allows, made once: grown by doubling,
+                // the table would be copied, and its memory touched afresh, at every step.
+                self.by_dest.reserve(DEFAULT_MAX_LISTED);
+            }
             self.by_dest.insert(server, c);
         }
     }
@@ -536,8 +541,11 @@ impl Folded {
 #[derive(Default)]
 struct FoldCounts {
     outcomes: [u64; 4],
-    verdicts: BTreeMap<&'static str, u64>,
-    /// Attempts nothing answered (filtered-or-down), counted apart from `verdicts`.
+    /// Verdicts of the failures that were answered; none for most destinations (their
+    /// attempts were accepted), so kept apart.
+    verdicts: Option<Box<VerdictCounts>>,
+    /// Attempts nothing answered (filtered-or-down), counted apart from `verdicts` (once per
+    /// SYN on a flood: the cheapest count there is).
     silent: u64,
     /// Distinct client addresses (estimated), for flood detection.
     sources: sketch::Sources,
@@ -566,36 +574,58 @@ impl FoldCounts {
         let o = outcome(a);
         self.outcomes[o as usize] += 1;
         if o != Outcome::Accepted {
-            *self
-                .verdicts
-                .entry(attribute::attribute(a, baselines).verdict.name())
-                .or_insert(0) += 1;
+            let kind = attribute::attribute(a, baselines).verdict;
+            self.verdicts.get_or_insert_with(Default::default).add(kind, 1);
         }
     }
 
-    /// The verdicts of the failures counted, silences as filtered-or-down.
-    fn failure_verdicts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        let silent = (self.silent > 0).then_some((VerdictKind::FilteredOrDown.name(), self.silent));
-        self.verdicts.iter().map(|(name, n)| (*name, *n)).chain(silent)
+    /// The verdicts of the failures counted, silences as filtered-or-down (None: no failure).
+    fn failure_verdicts(&self) -> Option<VerdictCounts> {
+        if self.verdicts.is_none() && self.silent == 0 {
+            return None;
+        }
+        let mut v = self.verdicts.as_deref().copied().unwrap_or_default();
+        v.add(VerdictKind::FilteredOrDown, self.silent);
+        Some(v)
+    }
+}
+
+/// Capture-wide counts per outcome and verdict, added up before they go into the summary's
+/// maps (keyed by name) once.
+#[derive(Default)]
+struct Totals {
+    outcomes: [u64; 4],
+    verdicts: VerdictCounts,
+}
+
+impl Totals {
+    /// Adds attempts counted per destination (their accepted ones as verdict `accepted`).
+    fn add_folded(&mut self, c: &FoldCounts) {
+        for (t, n) in self.outcomes.iter_mut().zip(c.outcomes) {
+            *t += n;
+        }
+        if let Some(v) = c.failure_verdicts() {
+            self.verdicts.merge(&v);
+        }
+        self.verdicts
+            .add(VerdictKind::Accepted, c.outcomes[Outcome::Accepted as usize]);
     }
 
-    /// Adds the attempts counted to the capture-wide counts per outcome and verdict.
-    fn add_to_totals(&self, s: &mut Summary) {
-        let outcomes = [
+    /// Puts the counts into `s` (only those above zero, as names).
+    fn into_summary(self, s: &mut Summary) {
+        const OUTCOMES: [Outcome; 4] = [
             Outcome::Accepted,
             Outcome::Refused,
             Outcome::Unreachable,
             Outcome::NoAnswer,
         ];
-        for (o, n) in outcomes.into_iter().zip(self.outcomes) {
+        for (o, n) in OUTCOMES.into_iter().zip(self.outcomes) {
             if n > 0 {
-                *s.by_outcome.entry(o.name()).or_insert(0) += n;
+                s.by_outcome.insert(o.name(), n);
             }
         }
-        let accepted = self.outcomes[Outcome::Accepted as usize];
-        let accepted = (accepted > 0).then_some((VerdictKind::Accepted.name(), accepted));
-        for (name, n) in self.failure_verdicts().chain(accepted) {
-            *s.by_verdict.entry(name).or_insert(0) += n;
+        for (k, n) in self.verdicts.iter() {
+            s.by_verdict.insert(k.name(), n);
         }
     }
 }
@@ -940,37 +970,45 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
         hints,
         ..Summary::default()
     };
-    let mut dests: Vec<Destination> = Vec::new();
-    // One row per server (tens of thousands on a scan): a fast hasher, room made once.
+    // One row per server (tens of thousands on a scan), room made once; the listed attempts'
+    // servers by a fast hasher.
     let rows = records.len() + folded.by_dest.len();
-    let mut index: FastMap<flow::Endpoint, usize> = FastMap::with_capacity_and_hasher(rows, Default::default());
-    let mut verdicts: Vec<BTreeMap<&'static str, u64>> = Vec::new();
+    let mut dests: Vec<Destination> = Vec::with_capacity(rows);
+    let mut index: FastMap<flow::Endpoint, usize> =
+        FastMap::with_capacity_and_hasher(records.len(), Default::default());
+    // Verdict counts of the rows with failures (most rows of a big capture have none).
+    let mut verdicts: Vec<Option<Box<VerdictCounts>>> = Vec::with_capacity(rows);
+    let mut totals = Totals::default();
     for r in records {
-        *s.by_outcome.entry(r.outcome.name()).or_insert(0) += 1;
-        *s.by_verdict.entry(r.verdict.name()).or_insert(0) += 1;
+        totals.outcomes[r.outcome as usize] += 1;
+        totals.verdicts.add(r.verdict, 1);
         let i = *index.entry(r.server).or_insert_with(|| {
             dests.push(Destination::new(r.server));
-            verdicts.push(BTreeMap::new());
+            verdicts.push(None);
             dests.len() - 1
         });
         dests[i].count(r.outcome);
         if r.outcome != Outcome::Accepted {
-            *verdicts[i].entry(r.verdict.name()).or_insert(0) += 1;
+            verdicts[i].get_or_insert_with(Default::default).add(r.verdict, 1);
         }
     }
-    // Attempts beyond the listing cap, in the order of their destinations (sorted as keys and
-    // places: the counts themselves are too big to move about).
-    let mut folded_dests: Vec<(flow::Endpoint, FoldCounts)> = folded.by_dest.into_iter().collect();
-    let mut order: Vec<(flow::Endpoint, usize)> = folded_dests.iter().enumerate().map(|(k, (e, _))| (*e, k)).collect();
+    // Attempts beyond the listing cap, in the order of their destinations: the keys sorted (as
+    // numbers, which order as `Endpoint`s do), the counts taken out of the map in that order
+    // (moving them all into a list to sort would touch as much fresh memory again).
+    let mut by_dest = folded.by_dest;
+    let mut order: Vec<(bool, u128, u16)> = by_dest.keys().map(sort_key).collect();
     order.sort_unstable();
     // Distinct sources of the unlisted attempts, per destination row.
-    let mut folded_sources: FastMap<usize, sketch::Sources> =
-        FastMap::with_capacity_and_hasher(folded_dests.len(), Default::default());
-    for (server, k) in order {
-        let c = std::mem::take(&mut folded_dests[k].1);
-        let i = *index.entry(server).or_insert_with(|| {
+    let mut folded_sources: Vec<sketch::Sources> = Vec::new();
+    for key in order {
+        let server = endpoint_of(key);
+        let Some(c) = by_dest.remove(&server) else {
+            continue;
+        };
+        // A new row, unless listed attempts went to the same server.
+        let i = index.get(&server).copied().unwrap_or_else(|| {
             dests.push(Destination::new(server));
-            verdicts.push(BTreeMap::new());
+            verdicts.push(None);
             dests.len() - 1
         });
         let d = &mut dests[i];
@@ -980,20 +1018,27 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
         d.refused += refused;
         d.unreachable += unreachable;
         d.no_answer += no_answer;
-        c.add_to_totals(&mut s);
-        for (name, n) in c.failure_verdicts() {
-            *verdicts[i].entry(name).or_insert(0) += n;
+        totals.add_folded(&c);
+        if let Some(more) = c.failure_verdicts() {
+            verdicts[i].get_or_insert_with(Default::default).merge(&more);
         }
-        folded_sources.insert(i, c.sources);
+        if !matches!(c.sources, sketch::Sources::None) {
+            if folded_sources.len() <= i {
+                folded_sources.resize_with(i + 1, Default::default);
+            }
+            folded_sources[i] = c.sources;
+        }
     }
+    drop(by_dest);
     // Floods: sources are counted only for destinations the counts already point to, so
     // the listed attempts need no sketch per destination.
     let mut sources: FastMap<usize, sketch::Sources> = dests
         .iter()
         .enumerate()
         .filter(|(_, d)| flood_candidate(d))
-        .map(|(i, _)| (i, folded_sources.remove(&i).unwrap_or_default()))
+        .map(|(i, _)| (i, folded_sources.get_mut(i).map(std::mem::take).unwrap_or_default()))
         .collect();
+    drop(folded_sources);
     if !sources.is_empty() {
         for r in records {
             if let Some(src) = index.get(&r.server).and_then(|i| sources.get_mut(i)) {
@@ -1019,15 +1064,32 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
     }
     s.other_destinations = folded.other_destinations;
     // Attempts to destinations beyond the cap: in the capture-wide counts only.
-    folded.other.add_to_totals(&mut s);
+    totals.add_folded(&folded.other);
+    totals.into_summary(&mut s);
     for (d, v) in dests.iter_mut().zip(verdicts) {
-        d.verdict = v
-            .into_iter()
-            .max_by_key(|(name, n)| (*n, std::cmp::Reverse(*name)))
-            .map(|(name, _)| name);
+        d.verdict = v.and_then(|v| v.most_common()).map(VerdictKind::name);
     }
     s.destinations = dests;
     s
+}
+
+/// A key that orders endpoints as `Endpoint`'s `Ord` does: IPv4 before IPv6, then address, then
+/// port ([`endpoint_of`] gives the endpoint back).
+fn sort_key(e: &flow::Endpoint) -> (bool, u128, u16) {
+    match e.ip {
+        IpAddr::V4(a) => (false, u128::from(a.to_bits()), e.port),
+        IpAddr::V6(a) => (true, a.to_bits(), e.port),
+    }
+}
+
+/// The endpoint of a [`sort_key`].
+fn endpoint_of((v6, bits, port): (bool, u128, u16)) -> flow::Endpoint {
+    let ip = if v6 {
+        IpAddr::V6(std::net::Ipv6Addr::from_bits(bits))
+    } else {
+        IpAddr::V4(std::net::Ipv4Addr::from_bits(bits as u32))
+    };
+    flow::Endpoint { ip, port }
 }
 
 #[cfg(test)]
@@ -1264,6 +1326,130 @@ mod tests {
     }
 
     /// Both halves, in key order, with their positions: the same as one thread.
+    /// The summary's rows and counts are the same whether attempts are listed one by one or
+    /// counted per destination beyond the listing (`summarize` merges the two), and the rows
+    /// of counted destinations come after the listed ones, in `Endpoint` order.
+    #[test]
+    fn destinations_are_counted_alike_listed_or_not() {
+        use crate::testutil::{icmp4_unreach, C6, S6};
+        let c4 = IpAddr::V4(Ipv4Addr::from(C4));
+        let mut frames = Vec::new();
+        for i in 0..300u16 {
+            let t = f64::from(i) * 0.01;
+            // Seven IPv4 servers and five IPv6 ones (one of them ::198.19.0.3, whose 128-bit
+            // number is that of an IPv4 address), visited out of order, on two ports each.
+            let k = (i * 7) % 12;
+            let server: [u8; 4] = [198, 19, 0, k as u8];
+            let (client, server_ip) = if k < 7 {
+                (c4, IpAddr::V4(Ipv4Addr::from(server)))
+            } else if k == 7 {
+                (IpAddr::from(C6), IpAddr::V6(std::net::Ipv6Addr::from_bits(0xc613_0003)))
+            } else {
+                let mut s6 = S6;
+                s6[15] = k as u8;
+                (IpAddr::from(C6), IpAddr::from(s6))
+            };
+            let syn = Tcp::syn(client, 30_000 + i, server_ip, 80 + (i / 48) % 2, u32::from(i));
+            frames.push((t, syn.frame()));
+            match ((i / 12 + i) % 4, server_ip) {
+                (0, _) => frames.push((t + 0.001, Tcp::synack_to(&syn, 7).frame())),
+                (1, _) => frames.push((t + 0.001, Tcp::rst_to(&syn).frame())),
+                (2, IpAddr::V4(_)) => {
+                    frames.push((t + 0.001, icmp4_unreach(server, C4, 3, &syn.ip_bytes(), 60)));
+                }
+                _ => {}
+            }
+        }
+        // A gap: what is still in flight times out.
+        frames.push((100.0, Tcp::syn(c4, 1, IpAddr::V4(Ipv4Addr::from(S4)), 80, 1).frame()));
+        let path = std::env::temp_dir().join(format!("synrst-lib-{}-rows", std::process::id()));
+        std::fs::write(&path, pcap(1, &frames)).unwrap();
+        let cfg = AnalyzeConfig {
+            sources: vec![Source::Path(path.clone())],
+            track: TrackConfig::default(),
+            progress: None,
+        };
+        let listed = analyze_listing(&cfg, 1_000, None).unwrap();
+        // 30 listed, the other attempts counted (and at most 30 rows for them).
+        let counted = analyze_listing(&cfg, 30, None).unwrap();
+        let _ = std::fs::remove_file(path);
+        assert_eq!(listed.summary.unlisted_attempts, 0);
+        assert_eq!(counted.summary.unlisted_attempts, 271);
+        assert_eq!(counted.summary.other_destinations, 0);
+        let (a, b) = (&listed.summary, &counted.summary);
+        assert_eq!(
+            (a.attempts, &a.by_outcome, &a.by_verdict),
+            (b.attempts, &b.by_outcome, &b.by_verdict)
+        );
+        assert_eq!(a.by_outcome.len(), 4, "{:?}", a.by_outcome);
+        let rows = |s: &Summary| -> BTreeMap<flow::Endpoint, String> {
+            s.destinations.iter().map(|d| (d.server, format!("{d:?}"))).collect()
+        };
+        assert_eq!(rows(a).len(), 25);
+        assert_eq!(rows(a), rows(b));
+        // The listed attempts' servers, each once, as they first come.
+        let mut first_listed: Vec<flow::Endpoint> = Vec::new();
+        for r in &counted.attempts {
+            if !first_listed.contains(&r.server) {
+                first_listed.push(r.server);
+            }
+        }
+        assert!(first_listed.len() >= 5, "{first_listed:?}");
+        let (head, tail) = b.destinations.split_at(first_listed.len());
+        assert_eq!(head.iter().map(|d| d.server).collect::<Vec<_>>(), first_listed);
+        assert!(tail.windows(2).all(|w| w[0].server < w[1].server), "{tail:?}");
+    }
+
+    #[test]
+    fn endpoint_sort_keys_order_as_endpoints_and_give_them_back() {
+        let mut ends: Vec<flow::Endpoint> = [
+            "198.19.0.3",
+            "::198.19.0.3",
+            "0.0.0.0",
+            "::",
+            "255.255.255.255",
+            "2001:db8::1",
+            "ffff::1",
+            "198.19.0.2",
+            "::1",
+        ]
+        .iter()
+        .flat_map(|ip| {
+            [0u16, 80, 65535].map(|port| flow::Endpoint {
+                ip: ip.parse().unwrap(),
+                port,
+            })
+        })
+        .collect();
+        ends.reverse();
+        for e in &ends {
+            assert_eq!(endpoint_of(sort_key(e)), *e);
+        }
+        let mut by_key = ends.clone();
+        by_key.sort_by_key(sort_key);
+        ends.sort();
+        assert_eq!(by_key, ends);
+    }
+
+    #[test]
+    fn a_destination_verdict_is_its_most_common_then_first_by_name() {
+        let mut v = VerdictCounts::default();
+        assert_eq!(v.most_common(), None);
+        v.add(VerdictKind::Unknown, 2);
+        v.add(VerdictKind::PathFirewall, 2);
+        v.add(VerdictKind::ClosedPort, 1);
+        assert_eq!(v.most_common(), Some(VerdictKind::PathFirewall));
+        v.add(VerdictKind::FilteredOrDown, 2);
+        assert_eq!(v.most_common(), Some(VerdictKind::FilteredOrDown));
+        v.add(VerdictKind::ClosedPort, 2);
+        assert_eq!(v.most_common(), Some(VerdictKind::ClosedPort));
+        let mut w = VerdictCounts::default();
+        w.add(VerdictKind::Unknown, 5);
+        v.merge(&w);
+        assert_eq!(v.most_common(), Some(VerdictKind::Unknown));
+        assert_eq!(v.iter().map(|(_, n)| n).sum::<u64>(), 14);
+    }
+
     #[test]
     fn in_parallel_keeps_order_and_positions() {
         for n in [0, 1, PARALLEL_MIN - 1, PARALLEL_MIN, 1001] {

@@ -1195,23 +1195,30 @@ impl Tracker {
             if until > self.now {
                 break;
             }
-            // Likewise the tombstone to go twice as many places later, and the index entry of
-            // the one EXPIRING places later (its tombstone loaded by now).
-            if let Some(&(_, later, _)) = self.tomb_queue.get(2 * EXPIRING) {
-                self.store.tombs.touch(later);
-            }
-            if let Some(t) = self
-                .tomb_queue
-                .get(EXPIRING)
-                .and_then(|&(_, j, _)| self.store.tombs.get(j))
-            {
-                self.store.index.touch(t.hash);
-            }
+            self.touch_tombs_ahead();
             self.tomb_queue.pop_front();
             self.remove_tomb(i, id);
         }
         let first = |at: Option<Timestamp>| at.unwrap_or(Timestamp(i64::MAX));
         self.next_due = first(self.queue.front().map(|d| d.at)).min(first(self.tomb_queue.front().map(|t| t.0)));
+    }
+
+    /// Tombstones leave in the order of their queue (by time or by the cap on them): starts
+    /// loading the tombstone that is to go 2 × EXPIRING places later, and the index entry of
+    /// the one EXPIRING places later (its tombstone loaded by now), so that removing them
+    /// does not wait for memory.
+    #[inline]
+    fn touch_tombs_ahead(&self) {
+        if let Some(&(_, later, _)) = self.tomb_queue.get(2 * EXPIRING) {
+            self.store.tombs.touch(later);
+        }
+        if let Some(t) = self
+            .tomb_queue
+            .get(EXPIRING)
+            .and_then(|&(_, j, _)| self.store.tombs.get(j))
+        {
+            self.store.index.touch(t.hash);
+        }
     }
 
     /// Removes tombstone `i` if it is still attempt `id`'s.
@@ -1255,6 +1262,7 @@ impl Tracker {
         let until = closed.0.plus_nanos(self.cfg.linger_ns);
         // Tombstones are bounded like live attempts: drop the oldest beyond the cap.
         while self.store.tombs.used >= self.cfg.max_in_flight.max(1) {
+            self.touch_tombs_ahead();
             match self.tomb_queue.pop_front() {
                 Some((_, i, id)) => self.remove_tomb(i, id),
                 None => break,
@@ -1698,6 +1706,49 @@ mod tests {
 
         let late = run(&[(0.0, first.frame()), (10.0, rst.frame())]);
         assert_eq!(late.late.len(), 1);
+    }
+
+    #[test]
+    fn tombstones_beyond_their_cap_go_oldest_first() {
+        // 100 attempts that each time out before the next, with room for 40: the tombstones of
+        // the first 60 made way in turn, so a RST to one of those matches nothing, while a RST
+        // to one of the last 40 joins its attempt as a late answer. (More than 2 x EXPIRING
+        // tombstones are queued: the look-ahead of their removal runs too.)
+        let mut t = Tracker::new(TrackConfig {
+            timeout_ns: 1_000_000,
+            max_in_flight: 40,
+            ..TrackConfig::default()
+        });
+        let mut c = Collect::default();
+        let syns: Vec<Tcp> = (0..100u16)
+            .map(|i| Tcp::syn(Ipv4Addr::from(C4), 2000 + i, Ipv4Addr::from(S4), 80, u32::from(i)))
+            .collect();
+        let frames = syns
+            .iter()
+            .map(Tcp::frame)
+            .chain(syns.iter().map(|s| Tcp::rst_to(s).frame()));
+        for (i, f) in frames.enumerate() {
+            let fr = Frame {
+                ts: Timestamp(i as i64 * 10_000_000),
+                link: LinkType::ETHERNET,
+                data: &f,
+                orig_len: f.len() as u32,
+                number: i as u64 + 1,
+            };
+            t.observe(&decode(&fr).unwrap(), &mut c);
+        }
+        let stats = t.finish(&mut c);
+        assert_eq!(c.closed.len(), 100);
+        assert!(c.closed.iter().all(|a| a.closed.1 == CloseReason::Timeout));
+        assert_eq!(stats.evicted, 0);
+        assert_eq!(stats.unmatched_rst, 60);
+        let late: Vec<u64> = c.late.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<u64> = c.closed[60..].iter().map(|a| a.id).collect();
+        assert_eq!(late, ids);
+        assert!(c
+            .late
+            .iter()
+            .all(|(_, e)| e.is_some_and(|e| e.role == Role::Rst && e.late)));
     }
 
     /// A sink that counts attempts in place ([`Sink::closed_ref`]), keeping a copy to look at.

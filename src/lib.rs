@@ -1325,7 +1325,6 @@ mod tests {
         }
     }
 
-    /// Both halves, in key order, with their positions: the same as one thread.
     /// The summary's rows and counts are the same whether attempts are listed one by one or
     /// counted per destination beyond the listing (`summarize` merges the two), and the rows
     /// of counted destinations come after the listed ones, in `Endpoint` order.
@@ -1450,6 +1449,7 @@ mod tests {
         assert_eq!(v.iter().map(|(_, n)| n).sum::<u64>(), 14);
     }
 
+    /// Both halves, in key order, with their positions: the same as one thread.
     #[test]
     fn in_parallel_keeps_order_and_positions() {
         for n in [0, 1, PARALLEL_MIN - 1, PARALLEL_MIN, 1001] {

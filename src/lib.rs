@@ -599,16 +599,17 @@ struct Totals {
 }
 
 impl Totals {
-    /// Adds attempts counted per destination (their accepted ones as verdict `accepted`).
-    fn add_folded(&mut self, c: &FoldCounts) {
-        for (t, n) in self.outcomes.iter_mut().zip(c.outcomes) {
+    /// Adds attempts counted per destination, given as their outcomes and
+    /// [`FoldCounts::failure_verdicts`] (the accepted ones count as verdict `accepted`).
+    fn add_folded(&mut self, outcomes: [u64; 4], failures: Option<&VerdictCounts>) {
+        for (t, n) in self.outcomes.iter_mut().zip(outcomes) {
             *t += n;
         }
-        if let Some(v) = c.failure_verdicts() {
-            self.verdicts.merge(&v);
+        if let Some(v) = failures {
+            self.verdicts.merge(v);
         }
         self.verdicts
-            .add(VerdictKind::Accepted, c.outcomes[Outcome::Accepted as usize]);
+            .add(VerdictKind::Accepted, outcomes[Outcome::Accepted as usize]);
     }
 
     /// Puts the counts into `s` (only those above zero, as names).
@@ -1018,8 +1019,9 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
         d.refused += refused;
         d.unreachable += unreachable;
         d.no_answer += no_answer;
-        totals.add_folded(&c);
-        if let Some(more) = c.failure_verdicts() {
+        let failures = c.failure_verdicts();
+        totals.add_folded(c.outcomes, failures.as_ref());
+        if let Some(more) = failures {
             verdicts[i].get_or_insert_with(Default::default).merge(&more);
         }
         if !matches!(c.sources, sketch::Sources::None) {
@@ -1064,7 +1066,7 @@ fn summarize(records: &[AttemptRecord], hints: Vec<String>, folded: Folded) -> S
     }
     s.other_destinations = folded.other_destinations;
     // Attempts to destinations beyond the cap: in the capture-wide counts only.
-    totals.add_folded(&folded.other);
+    totals.add_folded(folded.other.outcomes, folded.other.failure_verdicts().as_ref());
     totals.into_summary(&mut s);
     for (d, v) in dests.iter_mut().zip(verdicts) {
         d.verdict = v.and_then(|v| v.most_common()).map(VerdictKind::name);

@@ -1465,7 +1465,12 @@ mod tests {
     }
 
     fn run(packets: &[(f64, Vec<u8>)]) -> Collect {
-        let mut t = Tracker::new(TrackConfig::default());
+        run_with(TrackConfig::default(), packets).0
+    }
+
+    /// [`run`] with `cfg`, and the tracker's statistics.
+    fn run_with(cfg: TrackConfig, packets: &[(f64, Vec<u8>)]) -> (Collect, TrackStats) {
+        let mut t = Tracker::new(cfg);
         let mut c = Collect::default();
         for (secs, bytes) in packets {
             let f = Frame {
@@ -1478,9 +1483,9 @@ mod tests {
             let o = decode(&f).expect("decodes");
             t.observe(&o, &mut c);
         }
-        t.finish(&mut c);
+        let stats = t.finish(&mut c);
         c.closed.sort_by_key(|a| a.id);
-        c
+        (c, stats)
     }
 
     fn syn() -> Tcp {
@@ -1714,30 +1719,22 @@ mod tests {
         // the first 60 made way in turn, so a RST to one of those matches nothing, while a RST
         // to one of the last 40 joins its attempt as a late answer. (More than 2 x EXPIRING
         // tombstones are queued: the look-ahead of their removal runs too.)
-        let mut t = Tracker::new(TrackConfig {
-            timeout_ns: 1_000_000,
-            max_in_flight: 40,
-            ..TrackConfig::default()
-        });
-        let mut c = Collect::default();
         let syns: Vec<Tcp> = (0..100u16)
             .map(|i| Tcp::syn(Ipv4Addr::from(C4), 2000 + i, Ipv4Addr::from(S4), 80, u32::from(i)))
             .collect();
-        let frames = syns
+        let frames: Vec<(f64, Vec<u8>)> = syns
             .iter()
             .map(Tcp::frame)
-            .chain(syns.iter().map(|s| Tcp::rst_to(s).frame()));
-        for (i, f) in frames.enumerate() {
-            let fr = Frame {
-                ts: Timestamp(i as i64 * 10_000_000),
-                link: LinkType::ETHERNET,
-                data: &f,
-                orig_len: f.len() as u32,
-                number: i as u64 + 1,
-            };
-            t.observe(&decode(&fr).unwrap(), &mut c);
-        }
-        let stats = t.finish(&mut c);
+            .chain(syns.iter().map(|s| Tcp::rst_to(s).frame()))
+            .enumerate()
+            .map(|(i, f)| (i as f64 * 0.01, f))
+            .collect();
+        let cfg = TrackConfig {
+            timeout_ns: 1_000_000,
+            max_in_flight: 40,
+            ..TrackConfig::default()
+        };
+        let (c, stats) = run_with(cfg, &frames);
         assert_eq!(c.closed.len(), 100);
         assert!(c.closed.iter().all(|a| a.closed.1 == CloseReason::Timeout));
         assert_eq!(stats.evicted, 0);

@@ -80,17 +80,24 @@ fn analyze(cfg: &config::Analyze) -> anyhow::Result<ExitCode> {
         progress: bar.as_ref().map(progress::Bar::counter),
         ..cfg.analyze.clone()
     };
+    // Lines of a capture still being written (a pipe from tcpdump) go out as they come; those
+    // of files are buffered (a write per line made a flood's NDJSON thirty times slower).
+    let flush_lines = streaming && cfg.analyze.sources.iter().any(|s| !s.is_regular_file());
     let report = {
         let anonymize = cfg.output.anonymize;
         let mut line = |r: &synrst::model::AttemptRecord| {
-            if write_err.is_none() {
+            if write_err.is_some() {
+                return;
+            }
+            let written = if anonymize {
                 let mut r = r.clone();
-                if anonymize {
-                    synrst::anonymize::anonymize_attempt(synrst::anonymize::anonymizer(), &mut r);
-                }
-                if let Err(e) = report::write_ndjson_attempt(&r, &mut out).and_then(|_| out.flush()) {
-                    write_err = Some(e);
-                }
+                synrst::anonymize::anonymize_attempt(synrst::anonymize::anonymizer(), &mut r);
+                report::write_ndjson_attempt(&r, &mut out)
+            } else {
+                report::write_ndjson_attempt(r, &mut out)
+            };
+            if let Err(e) = written.and_then(|_| if flush_lines { out.flush() } else { Ok(()) }) {
+                write_err = Some(e);
             }
         };
         let on_closed: Option<&mut dyn FnMut(&synrst::model::AttemptRecord)> =

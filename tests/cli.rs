@@ -313,6 +313,60 @@ fn dash_reads_stdin() {
     assert_eq!(report["capture"]["files"][0]["path"], "-");
 }
 
+/// Reading a pipe that is still open, an attempt's NDJSON line comes out as soon as it is
+/// made, not when the input ends (files are written in blocks: see the README).
+#[test]
+fn ndjson_from_a_pipe_comes_before_the_input_ends() {
+    use std::net::{IpAddr, Ipv4Addr};
+    use synrst::testutil::{Tcp, C4, S4};
+    // A refused attempt, then 1.7 MB of a connection's ACKs (no attempt of their own) whose
+    // times move past the attempt's timeout: its line is made while those are read, and the
+    // first 1.5 MiB of a pipe are read before more is waited for.
+    let syn = Tcp::syn(
+        IpAddr::V4(Ipv4Addr::from(C4)),
+        50_000,
+        IpAddr::V4(Ipv4Addr::from(S4)),
+        80,
+        9_000,
+    );
+    let ack = common::client_ack(&syn, &Tcp::synack_to(&syn, 77_000));
+    let mut frames = refused();
+    frames.extend((0..25_000).map(|i| (10.0 + f64::from(i) * 0.001, ack.frame())));
+    let bytes = pcap_of(&frames);
+    assert!(bytes.len() > 1_700_000, "{} bytes", bytes.len());
+    let mut child = synrst()
+        .args(["analyze", "-", "--format", "ndjson"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.expect("stdout line")).is_err() {
+                break;
+            }
+        }
+    });
+    stdin.write_all(&bytes).expect("write stdin");
+    // The pipe stays open: the line must come without the end of the input.
+    let first = rx.recv_timeout(std::time::Duration::from_secs(30));
+    drop(stdin);
+    let status = child.wait().expect("wait");
+    reader.join().expect("reader");
+    let first = first.expect("an attempt's line before the input ended");
+    let line: Value = serde_json::from_str(&first).expect("JSON line");
+    assert_eq!(line["type"], "attempt", "{first}");
+    assert_eq!(line["outcome"], "refused", "{first}");
+    let rest: Vec<String> = rx.iter().collect();
+    assert_eq!(rest.len(), 1, "then only the summary: {rest:?}");
+    assert!(rest[0].starts_with("{\"type\":\"summary\""), "{rest:?}");
+    assert_eq!(status.code(), Some(0));
+}
+
 #[test]
 fn gzip_capture_is_read_transparently() {
     let bytes = pcap_of(&merge(&[accepted(), refused(), prohibited(), silence()]));

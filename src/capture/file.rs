@@ -44,6 +44,15 @@ impl Source {
         }
     }
 
+    /// Whether it is a regular file (not standard input, a pipe or a device): all there,
+    /// rather than still being written.
+    pub fn is_regular_file(&self) -> bool {
+        match self {
+            Source::Path(p) => std::fs::metadata(p).is_ok_and(|m| m.is_file()),
+            Source::Stdin => false,
+        }
+    }
+
     fn path(&self) -> &Path {
         match self {
             Source::Path(p) => p,

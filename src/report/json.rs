@@ -414,6 +414,35 @@ mod tests {
         }
     }
 
+    /// An NDJSON attempt line is what serde's `flatten` writes for the record behind a `type`
+    /// key, and one line.
+    #[test]
+    fn ndjson_attempt_lines_are_the_flattened_records() {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            #[serde(flatten)]
+            attempt: &'a crate::model::AttemptRecord,
+        }
+        let mut lines = 0;
+        for (name, report) in lab_reports() {
+            for a in &report.attempts {
+                let mut want = serde_json::to_vec(&Line {
+                    kind: "attempt",
+                    attempt: a,
+                })
+                .expect("serialises");
+                want.push(b'\n');
+                let mut got = Vec::new();
+                super::super::write_ndjson_attempt(a, &mut got).expect("writes");
+                assert!(got == want, "{name}, attempt {}", a.id);
+                lines += 1;
+            }
+        }
+        assert!(lines >= 40, "{lines} lines compared");
+    }
+
     /// All attempts and destinations of all lab captures in one report: many pieces on both
     /// threads.
     #[test]

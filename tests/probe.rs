@@ -547,6 +547,22 @@ fn probe_locates_who_refused_on_a_routed_path() {
     let (code, out, err) = lab.probe(
         "client",
         "198.18.4.2:82",
+        &["--baseline-port", "80", "--format", "html"],
+    );
+    let probe_section = out.find("<section class=\"probe\">");
+    check(
+        "html has the probe's section",
+        code == 0
+            && probe_section.is_some_and(|at| {
+                out[at..].contains("<h2>Probe of <code>198.18.4.2:82</code></h2>")
+                    && out[at..].contains("<strong>Located:</strong> hop 2 (198.18.2.2)")
+                    && out[at..].contains("<td>RST</td>")
+            }),
+        &|| format!("{code} {out} {err}"),
+    );
+    let (code, out, err) = lab.probe(
+        "client",
+        "198.18.4.2:82",
         &["--baseline-port", "80", "--format", "ndjson"],
     );
     let lines: Vec<Value> = out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();

@@ -1,5 +1,6 @@
 //! The probe section that follows the report in table and Markdown output (JSON carries the
-//! same facts under `probe`; NDJSON writes them as one `{"type":"probe",…}` line).
+//! same facts under `probe`; NDJSON writes them as one `{"type":"probe",…}` line; the HTML
+//! page has it as a section of its own, from the helpers here).
 //!
 //! Contract: writes only what [`ProbeSummary`] holds. Every string is escaped for where it goes
 //! (process names come from procfs and are chosen by whoever started the process).
@@ -10,21 +11,13 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::{LocateDevice, ProbeMode, ProbeSummary, ReplyKind};
-use crate::report::escape;
+use crate::report::{escape, ms};
 
-fn ms(v: f64) -> String {
-    if v >= 1000.0 {
-        format!("{:.2}s", v / 1000.0)
-    } else {
-        format!("{v:.1}ms")
-    }
-}
-
-fn opt<T: ToString>(x: Option<T>) -> String {
+pub(crate) fn opt<T: ToString>(x: Option<T>) -> String {
     x.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
 }
 
-fn reply_cell(h: &super::HopRecord) -> String {
+pub(crate) fn reply_cell(h: &super::HopRecord) -> String {
     match (h.reply, h.icmp_type, h.icmp_code) {
         (ReplyKind::TimeExceeded | ReplyKind::IcmpUnreachable, Some(t), Some(c)) => {
             format!("{} ({t}/{c})", h.reply.words())

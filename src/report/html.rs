@@ -16,6 +16,7 @@ use super::table::ms;
 use super::Options;
 use crate::attribute::hops;
 use crate::model::{AttemptRecord, Report};
+use crate::probe::{ProbeMode, ProbeSummary};
 use crate::track::{Outcome, Role};
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -252,6 +253,10 @@ pub fn write_html(report: &Report, opts: Options, out: &mut dyn Write) -> io::Re
         h.push_str("</section>\n");
     }
 
+    if let Some(p) = &report.probe {
+        write_probe(&mut h, p);
+    }
+
     // Footer.
     let c = &report.capture;
     let skipped: u64 = c.skipped.values().sum();
@@ -282,6 +287,91 @@ pub fn write_html(report: &Report, opts: Options, out: &mut dyn Write) -> io::Re
     }
     h.push_str("</footer>\n</main>\n</body>\n</html>\n");
     out.write_all(h.as_bytes())
+}
+
+/// The probe's section (`synrst probe`): what was sent, the located device, the TTL-limited
+/// SYNs, the local listeners and connect() results, the notes; the Markdown section's content.
+fn write_probe(h: &mut String, p: &ProbeSummary) {
+    use crate::probe::render::{located_line, opt, reply_cell};
+    let _ = writeln!(
+        h,
+        "<section class=\"probe\">\n<h2>Probe of <code>{}</code></h2>",
+        esc(&p.target)
+    );
+    let addrs: Vec<String> = p.addresses.iter().map(|a| a.to_string()).collect();
+    let _ = writeln!(
+        h,
+        "<p>{} <code>{}</code>{}: {} sent in {}.</p>",
+        match p.mode {
+            ProbeMode::Remote => "Raw SYNs to",
+            ProbeMode::Local => "connect() to",
+        },
+        esc(&addrs.join(", ")),
+        p.source
+            .map(|s| format!(" from <code>{}</code>", esc(&s.to_string())))
+            .unwrap_or_default(),
+        esc(&plural(u64::from(p.packets_sent), "packet", "packets")),
+        esc(&ms(p.duration_ms))
+    );
+    if let Some(l) = located_line(p) {
+        let _ = writeln!(h, "<p><strong>Located:</strong> {}.</p>", esc(&l));
+    }
+    if !p.trace.is_empty() {
+        h.push_str("<table>\n<thead><tr><th class=\"n\">SYN TTL</th><th>answer</th><th>from</th><th class=\"n\">TTL</th><th class=\"n\">after</th></tr></thead>\n<tbody>\n");
+        for hop in &p.trace {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"n\">{}</td><td>{}</td><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                hop.ttl,
+                esc(&reply_cell(hop)),
+                esc(&opt(hop.from)),
+                opt(hop.reply_ttl),
+                esc(&hop.rtt_ms.map(ms).unwrap_or_else(|| "-".into()))
+            );
+        }
+        h.push_str("</tbody>\n</table>\n");
+    }
+    if let Some(local) = &p.local {
+        h.push_str("<table>\n<thead><tr><th>listening on</th><th>process</th><th class=\"n\">waiting to be accept()ed</th></tr></thead>\n<tbody>\n");
+        for l in &local.listeners {
+            let _ = writeln!(
+                h,
+                "<tr><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td></tr>",
+                esc(&l.endpoint()),
+                esc(&l.who()),
+                l.accept_queue
+            );
+        }
+        if local.listeners.is_empty() {
+            let _ = writeln!(
+                h,
+                "<tr><td>nothing on port {}</td><td>-</td><td class=\"n\">-</td></tr>",
+                p.port
+            );
+        }
+        h.push_str("</tbody>\n</table>\n");
+        if !local.tried.is_empty() {
+            h.push_str("<table>\n<thead><tr><th>connect() to</th><th>result</th><th class=\"n\">after</th></tr></thead>\n<tbody>\n");
+            for t in &local.tried {
+                let _ = writeln!(
+                    h,
+                    "<tr><td><code>{}</code></td><td><code>{}</code></td><td class=\"n\">{}</td></tr>",
+                    esc(&t.address.to_string()),
+                    esc(&t.result),
+                    esc(&ms(t.elapsed_ms))
+                );
+            }
+            h.push_str("</tbody>\n</table>\n");
+        }
+    }
+    if !p.notes.is_empty() {
+        h.push_str("<h3>Notes</h3>\n<ul>\n");
+        for n in &p.notes {
+            let _ = writeln!(h, "<li>{}</li>", esc(n));
+        }
+        h.push_str("</ul>\n");
+    }
+    h.push_str("</section>\n");
 }
 
 fn write_attempt(h: &mut String, a: &AttemptRecord, report: &Report) {
@@ -649,6 +739,94 @@ mod tests {
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
         );
         assert_eq!(esc("\x1b[0m"), "\\u{1b}[0m");
+    }
+
+    /// A probe's section: what `synrst probe` found, in the page (before the footer), with
+    /// every string from outside escaped: the target as typed, a process name from procfs
+    /// (chosen by whoever started the process), the notes.
+    #[test]
+    fn the_probe_section_is_in_the_page_and_escaped() {
+        use crate::probe::{HopRecord, Listener, LocalSummary, LocalTry, Locate, LocateDevice, ReplyKind};
+        use std::net::{IpAddr, Ipv4Addr};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        let cfg = crate::AnalyzeConfig {
+            sources: vec![crate::capture::Source::Path(dir.join("syn-rst-path.pcap"))],
+            track: Default::default(),
+            progress: None,
+        };
+        let mut report = crate::analyze(&cfg, None).expect("analyses");
+        let ip = |d: u8| IpAddr::V4(Ipv4Addr::new(198, 18, 2, d));
+        let hop = |ttl: u8, reply: ReplyKind, from: IpAddr| HopRecord {
+            ttl,
+            reply,
+            from: Some(from),
+            reply_ttl: Some(63),
+            rtt_ms: Some(0.4),
+            icmp_type: None,
+            icmp_code: None,
+            quoted_ttl: None,
+        };
+        report.probe = Some(ProbeSummary {
+            target: "evil<b>host</b>:82".into(),
+            mode: ProbeMode::Remote,
+            addresses: vec![ip(9)],
+            port: 82,
+            source: Some(ip(1)),
+            baseline: None,
+            locate: Some(Locate {
+                hop: 2,
+                address: Some(ip(2)),
+                host_hop: Some(3),
+                device: LocateDevice::Path,
+                answer: ReplyKind::Rst,
+                hop_range: [2, 2],
+                first_ttl: Some(2),
+                reply_hop: Some(2),
+                agree: true,
+            }),
+            trace: vec![
+                hop(1, ReplyKind::TimeExceeded, ip(1)),
+                hop(2, ReplyKind::Rst, ip(9)),
+                HopRecord::silent(3),
+            ],
+            packets_sent: 5,
+            resets_sent: 0,
+            duration_ms: 1234.0,
+            notes: vec!["a <script>alert(1)</script> note".into()],
+            local: Some(LocalSummary {
+                listeners: vec![Listener {
+                    address: ip(9),
+                    port: 82,
+                    process: Some("<img src=x onerror=alert(1)>".into()),
+                    pid: Some(42),
+                    accept_queue: 3,
+                    uid: 0,
+                }],
+                tried: vec![LocalTry {
+                    address: ip(9),
+                    result: "ECONNREFUSED".into(),
+                    elapsed_ms: 0.2,
+                }],
+            }),
+        });
+        let mut out = Vec::new();
+        write_html(&report, Options::default(), &mut out).expect("writes");
+        let page = String::from_utf8(out).expect("UTF-8");
+        let section = page.find("<section class=\"probe\">").expect("a probe section");
+        assert!(section < page.find("<footer>").expect("a footer"), "before the footer");
+        for want in [
+            "<h2>Probe of <code>evil&lt;b&gt;host&lt;/b&gt;:82</code></h2>",
+            "Raw SYNs to <code>198.18.2.9</code> from <code>198.18.2.1</code>: 5 packets sent in 1.23s.",
+            "<strong>Located:</strong> hop 2 (198.18.2.2), a device on the path, answers RST; the server is hop 3.",
+            "<td class=\"n\">2</td><td>RST</td><td><code>198.18.2.9</code></td>",
+            "<td class=\"n\">3</td><td>no answer</td><td><code>-</code></td>",
+            "&lt;img src=x onerror=alert(1)&gt; (pid 42)</td><td class=\"n\">3</td>",
+            "<td><code>ECONNREFUSED</code></td>",
+            "<li>a &lt;script&gt;alert(1)&lt;/script&gt; note</li>",
+        ] {
+            assert!(page[section..].contains(want), "{want}\n---\n{}", &page[section..]);
+        }
+        assert!(!page.contains("<script>") && !page.contains("<img") && !page.contains("<b>host"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::io::{self, Write};
 use crate::model::{AttemptRecord, Report};
 
 pub use markdown::write_markdown;
+pub(crate) use table::ms;
 pub use table::write_table;
 
 /// Output format.

@@ -1,6 +1,6 @@
 //! One self-contained HTML page: the Markdown report's content (headline, scope, a table per
-//! destination, each refused attempt with evidence and next steps) plus a timeline picture
-//! (inline SVG) per refused attempt. No external asset, no JavaScript; inline CSS only, and a
+//! destination, each refused attempt with evidence and next steps, the probe's section after a
+//! `synrst probe`) plus a timeline picture (inline SVG) per refused attempt. No external asset, no JavaScript; inline CSS only, and a
 //! Content-Security-Policy that forbids scripts and remote loads in case anything slipped.
 //!
 //! Every string is HTML-escaped ([`esc`]): a hostile capture (or file name) cannot inject markup.

@@ -12,7 +12,7 @@ use super::markdown::{
     answer_cell, client_saw, detailed, next_steps, packet_rows, plural, scope, time_of, ttl_words, verdict_clause,
     worth_detail, Overview, PacketRow, Rich, Span, ROWS_PER_DESTINATION,
 };
-use super::table::ms;
+use super::ms;
 use super::Options;
 use crate::attribute::hops;
 use crate::model::{AttemptRecord, Report};

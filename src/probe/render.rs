@@ -13,17 +13,29 @@ use serde::Serialize;
 use super::{LocateDevice, ProbeMode, ProbeSummary, ReplyKind};
 use crate::report::{escape, ms};
 
-pub(crate) fn opt<T: ToString>(x: Option<T>) -> String {
+fn opt<T: ToString>(x: Option<T>) -> String {
     x.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
 }
 
-pub(crate) fn reply_cell(h: &super::HopRecord) -> String {
+fn reply_cell(h: &super::HopRecord) -> String {
     match (h.reply, h.icmp_type, h.icmp_code) {
         (ReplyKind::TimeExceeded | ReplyKind::IcmpUnreachable, Some(t), Some(c)) => {
             format!("{} ({t}/{c})", h.reply.words())
         }
         (r, ..) => r.words().to_string(),
     }
+}
+
+/// A trace row's cells as every format shows them: the SYN's TTL, the answer, who sent it, the
+/// answer's TTL, and after how long (`-` where nothing answered).
+pub(crate) fn hop_cells(h: &super::HopRecord) -> [String; 5] {
+    [
+        h.ttl.to_string(),
+        reply_cell(h),
+        opt(h.from),
+        opt(h.reply_ttl),
+        h.rtt_ms.map(ms).unwrap_or_else(|| "-".into()),
+    ]
 }
 
 /// The located device in one line.
@@ -84,15 +96,8 @@ pub fn write_table(p: &ProbeSummary, out: &mut dyn Write) -> io::Result<()> {
             "  SYN TTL  answer                    from                        TTL    after"
         );
         for h in &p.trace {
-            let _ = writeln!(
-                s,
-                "  {:>7}  {:<24}  {:<26}  {:>3}  {:>7}",
-                h.ttl,
-                reply_cell(h),
-                opt(h.from),
-                opt(h.reply_ttl),
-                h.rtt_ms.map(ms).unwrap_or_else(|| "-".into())
-            );
+            let [ttl, answer, from, reply_ttl, after] = hop_cells(h);
+            let _ = writeln!(s, "  {ttl:>7}  {answer:<24}  {from:<26}  {reply_ttl:>3}  {after:>7}");
         }
     }
     if let Some(l) = located_line(p) {
@@ -188,15 +193,8 @@ pub fn write_markdown(p: &ProbeSummary, out: &mut dyn Write) -> io::Result<()> {
         let _ = writeln!(s, "| SYN TTL | answer | from | TTL | after |");
         let _ = writeln!(s, "|---:|---|---|---:|---:|");
         for h in &p.trace {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} |",
-                h.ttl,
-                md(&reply_cell(h)),
-                md(&opt(h.from)),
-                opt(h.reply_ttl),
-                md(&h.rtt_ms.map(ms).unwrap_or_else(|| "-".into()))
-            );
+            let [ttl, answer, from, reply_ttl, after] = hop_cells(h).map(|c| md(&c));
+            let _ = writeln!(s, "| {ttl} | {answer} | {from} | {reply_ttl} | {after} |");
         }
         let _ = writeln!(s);
     }

@@ -292,7 +292,7 @@ pub fn write_html(report: &Report, opts: Options, out: &mut dyn Write) -> io::Re
 /// The probe's section (`synrst probe`): what was sent, the located device, the TTL-limited
 /// SYNs, the local listeners and connect() results, the notes; the Markdown section's content.
 fn write_probe(h: &mut String, p: &ProbeSummary) {
-    use crate::probe::render::{located_line, opt, reply_cell};
+    use crate::probe::render::{hop_cells, located_line};
     let _ = writeln!(
         h,
         "<section class=\"probe\">\n<h2>Probe of <code>{}</code></h2>",
@@ -319,14 +319,10 @@ fn write_probe(h: &mut String, p: &ProbeSummary) {
     if !p.trace.is_empty() {
         h.push_str("<table>\n<thead><tr><th class=\"n\">SYN TTL</th><th>answer</th><th>from</th><th class=\"n\">TTL</th><th class=\"n\">after</th></tr></thead>\n<tbody>\n");
         for hop in &p.trace {
+            let [ttl, answer, from, reply_ttl, after] = hop_cells(hop).map(|c| esc(&c));
             let _ = writeln!(
                 h,
-                "<tr><td class=\"n\">{}</td><td>{}</td><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                hop.ttl,
-                esc(&reply_cell(hop)),
-                esc(&opt(hop.from)),
-                opt(hop.reply_ttl),
-                esc(&hop.rtt_ms.map(ms).unwrap_or_else(|| "-".into()))
+                "<tr><td class=\"n\">{ttl}</td><td>{answer}</td><td><code>{from}</code></td><td class=\"n\">{reply_ttl}</td><td class=\"n\">{after}</td></tr>"
             );
         }
         h.push_str("</tbody>\n</table>\n");
